@@ -1,0 +1,196 @@
+"""Configuration: one TOML file (``gsched.toml``) plus ``GSCHED_*`` environment.
+
+Loaded once in each entry point into frozen dataclasses and passed down; nothing
+deep in the code looks configuration up by itself.
+
+Layout of the file (every key optional)::
+
+    cluster_name = "gsched"
+    state_dir = "/var/lib/gsched"          # all other paths derive from it
+
+    [controller]
+    address = "127.0.0.1:6817"            # where clients and agents dial
+    listen = "127.0.0.1:6817"             # where the controller binds (default: address)
+    database = "sqlite:///..."            # default: sqlite file in state_dir
+    kill_wait = 30                        # seconds from SIGTERM to SIGKILL
+    heartbeat_interval = 2.0
+    node_timeout = 10.0
+    accept_unknown_nodes = true           # agents not named in [[nodes]] join the default partition
+    default_partition = "main"
+
+    [[partitions]]
+    name = "main"
+    nodes = "node[1-4]"                   # hostlist; "ALL" = every node
+    default = true
+    default_time = "NONE"                 # SLURM duration or NONE
+    max_time = "UNLIMITED"
+    max_nodes = 0                         # 0 = UNLIMITED
+    state = "UP"
+
+    [agent]
+    name = "node1"                        # default: short hostname
+    gpus = "auto"                         # auto | nvml | none | fake:N[:TYPE]
+    cpus = 0                              # 0 = detect
+    mem_mb = 0                            # 0 = detect
+    address = ""                          # address other nodes should use
+    state_dir = ""                        # default: <state_dir>/agent-<name>
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import tomllib
+from typing import Any
+
+__all__ = [
+    "DEFAULT_CONF",
+    "AgentConfig",
+    "Config",
+    "ConfigError",
+    "ControllerConfig",
+    "PartitionConfig",
+    "conf_path",
+    "load",
+]
+
+DEFAULT_CONF = "/etc/gsched/gsched.toml"
+DEFAULT_PORT = 6817
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionConfig:
+    name: str
+    nodes: str = "ALL"
+    default: bool = False
+    default_time: int = -1  # seconds; -1 = NONE
+    max_time: int = -1  # seconds; -1 = UNLIMITED
+    max_nodes: int = 0
+    state: str = "UP"
+
+
+@dataclasses.dataclass(frozen=True)
+class ControllerConfig:
+    address: str = f"127.0.0.1:{DEFAULT_PORT}"
+    listen: str = ""
+    database: str = ""
+    kill_wait: int = 30
+    heartbeat_interval: float = 2.0
+    node_timeout: float = 10.0
+    accept_unknown_nodes: bool = True
+    default_partition: str = "main"
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentConfig:
+    name: str = ""
+    gpus: str = "auto"
+    cpus: int = 0
+    mem_mb: int = 0
+    address: str = ""
+    state_dir: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    path: str
+    cluster_name: str = "gsched"
+    state_dir: str = ""
+    controller: ControllerConfig = ControllerConfig()
+    partitions: tuple[PartitionConfig, ...] = ()
+    agent: AgentConfig = AgentConfig()
+
+    @property
+    def listen(self) -> str:
+        return self.controller.listen or self.controller.address
+
+    @property
+    def database_url(self) -> str:
+        if self.controller.database:
+            return self.controller.database
+        return f"sqlite:///{pathlib.Path(self.state_dir, 'gsched.db')}"
+
+
+def conf_path() -> str:
+    """The configuration file the CLI and daemons use: $GSCHED_CONF or /etc/gsched/gsched.toml."""
+    return os.environ.get("GSCHED_CONF") or DEFAULT_CONF
+
+
+def _duration(value: Any, key: str) -> int:
+    from gsched.common.durations import DurationError, parse_time_limit
+
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.upper() in ("NONE", "UNLIMITED", "INFINITE"):
+        return -1
+    try:
+        return parse_time_limit(str(value))
+    except DurationError as exc:
+        raise ConfigError(f"{key}: invalid duration {value!r}") from exc
+
+
+def _section(cls: type, raw: dict[str, Any], where: str) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(raw) - names
+    if unknown:
+        raise ConfigError(f"[{where}]: unknown key(s) {', '.join(sorted(unknown))}")
+    return cls(**raw)
+
+
+def load(path: str | None = None) -> Config:
+    """Read and validate the configuration file.
+
+    Raises:
+        ConfigError: the file is missing, is not TOML, or has unknown/invalid keys.
+    """
+    path = path or conf_path()
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file {path} not found (set GSCHED_CONF)") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return from_dict(raw, path)
+
+
+def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
+    """Build a Config from parsed TOML (also used by tests)."""
+    raw = dict(raw)
+    base = pathlib.Path(path).resolve().parent if path != "<memory>" else pathlib.Path.cwd()
+    state_dir = str(raw.pop("state_dir", "") or base)
+    cluster_name = str(raw.pop("cluster_name", "gsched"))
+    ctl = _section(ControllerConfig, dict(raw.pop("controller", {})), "controller")
+    agent = _section(AgentConfig, dict(raw.pop("agent", {})), "agent")
+    parts = []
+    for i, p in enumerate(raw.pop("partitions", [])):
+        p = dict(p)
+        for key in ("default_time", "max_time"):
+            if key in p:
+                p[key] = _duration(p[key], f"partitions[{i}].{key}")
+        if "name" not in p:
+            raise ConfigError(f"partitions[{i}]: missing name")
+        part = _section(PartitionConfig, p, f"partitions[{i}]")
+        if part.state not in ("UP", "DOWN", "DRAIN", "INACTIVE"):
+            raise ConfigError(f"partitions[{i}].state: invalid state {part.state!r}")
+        parts.append(part)
+    if raw:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(raw))}")
+    env_addr = os.environ.get("GSCHED_CONTROLLER")
+    if env_addr:
+        ctl = dataclasses.replace(ctl, address=env_addr)
+    return Config(
+        path=path,
+        cluster_name=cluster_name,
+        state_dir=state_dir,
+        controller=ctl,
+        partitions=tuple(parts),
+        agent=agent,
+    )

@@ -1,0 +1,615 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class JobSpec(_message.Message):
+    __slots__ = ("name", "script", "argv", "workdir", "environment", "export_mode", "output", "error", "input", "open_mode", "time_limit", "nodes_min", "nodes_max", "ntasks", "ntasks_per_node", "cpus_per_task", "mem_mb", "mem_whole_node", "mem_per_cpu_mb", "gpus", "gpus_per_node", "gpus_per_task", "gpu_type", "partitions", "hold", "exclusive", "nodelist", "exclude", "requeue", "comment", "submit_host", "submit_dir", "nice", "extra", "wrapped", "shell")
+    class EnvironmentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ExtraEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_FIELD_NUMBER: _ClassVar[int]
+    ARGV_FIELD_NUMBER: _ClassVar[int]
+    WORKDIR_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_MODE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OPEN_MODE_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    NODES_MIN_FIELD_NUMBER: _ClassVar[int]
+    NODES_MAX_FIELD_NUMBER: _ClassVar[int]
+    NTASKS_FIELD_NUMBER: _ClassVar[int]
+    NTASKS_PER_NODE_FIELD_NUMBER: _ClassVar[int]
+    CPUS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
+    MEM_MB_FIELD_NUMBER: _ClassVar[int]
+    MEM_WHOLE_NODE_FIELD_NUMBER: _ClassVar[int]
+    MEM_PER_CPU_MB_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    GPUS_PER_NODE_FIELD_NUMBER: _ClassVar[int]
+    GPUS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
+    GPU_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    EXCLUSIVE_FIELD_NUMBER: _ClassVar[int]
+    NODELIST_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_FIELD_NUMBER: _ClassVar[int]
+    REQUEUE_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_HOST_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_DIR_FIELD_NUMBER: _ClassVar[int]
+    NICE_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
+    WRAPPED_FIELD_NUMBER: _ClassVar[int]
+    SHELL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    script: str
+    argv: _containers.RepeatedScalarFieldContainer[str]
+    workdir: str
+    environment: _containers.ScalarMap[str, str]
+    export_mode: str
+    output: str
+    error: str
+    input: str
+    open_mode: str
+    time_limit: int
+    nodes_min: int
+    nodes_max: int
+    ntasks: int
+    ntasks_per_node: int
+    cpus_per_task: int
+    mem_mb: int
+    mem_whole_node: bool
+    mem_per_cpu_mb: int
+    gpus: int
+    gpus_per_node: int
+    gpus_per_task: int
+    gpu_type: str
+    partitions: _containers.RepeatedScalarFieldContainer[str]
+    hold: bool
+    exclusive: bool
+    nodelist: str
+    exclude: str
+    requeue: int
+    comment: str
+    submit_host: str
+    submit_dir: str
+    nice: int
+    extra: _containers.ScalarMap[str, str]
+    wrapped: bool
+    shell: str
+    def __init__(self, name: _Optional[str] = ..., script: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., environment: _Optional[_Mapping[str, str]] = ..., export_mode: _Optional[str] = ..., output: _Optional[str] = ..., error: _Optional[str] = ..., input: _Optional[str] = ..., open_mode: _Optional[str] = ..., time_limit: _Optional[int] = ..., nodes_min: _Optional[int] = ..., nodes_max: _Optional[int] = ..., ntasks: _Optional[int] = ..., ntasks_per_node: _Optional[int] = ..., cpus_per_task: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_whole_node: _Optional[bool] = ..., mem_per_cpu_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., gpus_per_node: _Optional[int] = ..., gpus_per_task: _Optional[int] = ..., gpu_type: _Optional[str] = ..., partitions: _Optional[_Iterable[str]] = ..., hold: _Optional[bool] = ..., exclusive: _Optional[bool] = ..., nodelist: _Optional[str] = ..., exclude: _Optional[str] = ..., requeue: _Optional[int] = ..., comment: _Optional[str] = ..., submit_host: _Optional[str] = ..., submit_dir: _Optional[str] = ..., nice: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ..., wrapped: _Optional[bool] = ..., shell: _Optional[str] = ...) -> None: ...
+
+class JobInfo(_message.Message):
+    __slots__ = ("job_id", "name", "user", "uid", "gid", "group", "state", "reason", "partition", "submit_time", "start_time", "end_time", "time_limit", "nodes", "num_nodes", "num_cpus", "num_tasks", "mem_mb", "gpus", "exit_code", "exit_signal", "restart_count", "priority", "spec", "stdout_path", "stderr_path", "gpu_alloc", "batch_host", "now")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    NUM_NODES_FIELD_NUMBER: _ClassVar[int]
+    NUM_CPUS_FIELD_NUMBER: _ClassVar[int]
+    NUM_TASKS_FIELD_NUMBER: _ClassVar[int]
+    MEM_MB_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    RESTART_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_PATH_FIELD_NUMBER: _ClassVar[int]
+    STDERR_PATH_FIELD_NUMBER: _ClassVar[int]
+    GPU_ALLOC_FIELD_NUMBER: _ClassVar[int]
+    BATCH_HOST_FIELD_NUMBER: _ClassVar[int]
+    NOW_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    name: str
+    user: str
+    uid: int
+    gid: int
+    group: str
+    state: str
+    reason: str
+    partition: str
+    submit_time: float
+    start_time: float
+    end_time: float
+    time_limit: int
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    num_nodes: int
+    num_cpus: int
+    num_tasks: int
+    mem_mb: int
+    gpus: int
+    exit_code: int
+    exit_signal: int
+    restart_count: int
+    priority: int
+    spec: JobSpec
+    stdout_path: str
+    stderr_path: str
+    gpu_alloc: _containers.RepeatedCompositeFieldContainer[NodeGpus]
+    batch_host: str
+    now: float
+    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., partition: _Optional[str] = ..., submit_time: _Optional[float] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., time_limit: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., num_nodes: _Optional[int] = ..., num_cpus: _Optional[int] = ..., num_tasks: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., exit_code: _Optional[int] = ..., exit_signal: _Optional[int] = ..., restart_count: _Optional[int] = ..., priority: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., gpu_alloc: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., batch_host: _Optional[str] = ..., now: _Optional[float] = ...) -> None: ...
+
+class NodeGpus(_message.Message):
+    __slots__ = ("node", "indices", "cpus", "mem_mb")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    INDICES_FIELD_NUMBER: _ClassVar[int]
+    CPUS_FIELD_NUMBER: _ClassVar[int]
+    MEM_MB_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    indices: _containers.RepeatedScalarFieldContainer[int]
+    cpus: int
+    mem_mb: int
+    def __init__(self, node: _Optional[str] = ..., indices: _Optional[_Iterable[int]] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ...) -> None: ...
+
+class SubmitRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: JobSpec
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+
+class SubmitReply(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    def __init__(self, job_id: _Optional[int] = ...) -> None: ...
+
+class JobFilter(_message.Message):
+    __slots__ = ("job_ids", "users", "states", "partitions", "names", "all_states")
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    ALL_STATES_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[int]
+    users: _containers.RepeatedScalarFieldContainer[str]
+    states: _containers.RepeatedScalarFieldContainer[str]
+    partitions: _containers.RepeatedScalarFieldContainer[str]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    all_states: bool
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[str]] = ..., partitions: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., all_states: _Optional[bool] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("filter",)
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    filter: JobFilter
+    def __init__(self, filter: _Optional[_Union[JobFilter, _Mapping]] = ...) -> None: ...
+
+class ListJobsReply(_message.Message):
+    __slots__ = ("jobs", "now")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NOW_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[JobInfo]
+    now: float
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobInfo, _Mapping]]] = ..., now: _Optional[float] = ...) -> None: ...
+
+class CancelRequest(_message.Message):
+    __slots__ = ("filter", "signal", "batch_only")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ONLY_FIELD_NUMBER: _ClassVar[int]
+    filter: JobFilter
+    signal: int
+    batch_only: bool
+    def __init__(self, filter: _Optional[_Union[JobFilter, _Mapping]] = ..., signal: _Optional[int] = ..., batch_only: _Optional[bool] = ...) -> None: ...
+
+class JobResult(_message.Message):
+    __slots__ = ("job_id", "ok", "error")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    ok: bool
+    error: str
+    def __init__(self, job_id: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class CancelReply(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[JobResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[JobResult, _Mapping]]] = ...) -> None: ...
+
+class JobIdsRequest(_message.Message):
+    __slots__ = ("job_ids",)
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class JobIdsReply(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[JobResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[JobResult, _Mapping]]] = ...) -> None: ...
+
+class UpdateJobRequest(_message.Message):
+    __slots__ = ("job_id", "fields")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    fields: _containers.ScalarMap[str, str]
+    def __init__(self, job_id: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class UpdateJobReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class HistoryRequest(_message.Message):
+    __slots__ = ("job_ids", "users", "all_users", "states", "start_after", "end_before", "limit")
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    ALL_USERS_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    START_AFTER_FIELD_NUMBER: _ClassVar[int]
+    END_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[int]
+    users: _containers.RepeatedScalarFieldContainer[str]
+    all_users: bool
+    states: _containers.RepeatedScalarFieldContainer[str]
+    start_after: float
+    end_before: float
+    limit: int
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ..., all_users: _Optional[bool] = ..., states: _Optional[_Iterable[str]] = ..., start_after: _Optional[float] = ..., end_before: _Optional[float] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GpuInfo(_message.Message):
+    __slots__ = ("index", "uuid", "name", "type", "memory_mb", "healthy", "health_reason", "temperature_c", "utilization")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_REASON_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_C_FIELD_NUMBER: _ClassVar[int]
+    UTILIZATION_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    uuid: str
+    name: str
+    type: str
+    memory_mb: int
+    healthy: bool
+    health_reason: str
+    temperature_c: int
+    utilization: int
+    def __init__(self, index: _Optional[int] = ..., uuid: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., memory_mb: _Optional[int] = ..., healthy: _Optional[bool] = ..., health_reason: _Optional[str] = ..., temperature_c: _Optional[int] = ..., utilization: _Optional[int] = ...) -> None: ...
+
+class NodeInfo(_message.Message):
+    __slots__ = ("name", "state", "reason", "cpus", "cpus_alloc", "mem_mb", "mem_alloc_mb", "gpus", "gpus_alloc", "partitions", "address", "hostname", "gpu_backend", "last_seen", "boot_time", "registered_time", "version", "arch", "os", "cpu_load", "free_mem_mb", "job_ids", "reason_time", "reason_user", "connected")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CPUS_FIELD_NUMBER: _ClassVar[int]
+    CPUS_ALLOC_FIELD_NUMBER: _ClassVar[int]
+    MEM_MB_FIELD_NUMBER: _ClassVar[int]
+    MEM_ALLOC_MB_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    GPUS_ALLOC_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    GPU_BACKEND_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    BOOT_TIME_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_TIME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    CPU_LOAD_FIELD_NUMBER: _ClassVar[int]
+    FREE_MEM_MB_FIELD_NUMBER: _ClassVar[int]
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    REASON_TIME_FIELD_NUMBER: _ClassVar[int]
+    REASON_USER_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    state: str
+    reason: str
+    cpus: int
+    cpus_alloc: int
+    mem_mb: int
+    mem_alloc_mb: int
+    gpus: _containers.RepeatedCompositeFieldContainer[GpuInfo]
+    gpus_alloc: int
+    partitions: _containers.RepeatedScalarFieldContainer[str]
+    address: str
+    hostname: str
+    gpu_backend: str
+    last_seen: float
+    boot_time: float
+    registered_time: float
+    version: str
+    arch: str
+    os: str
+    cpu_load: float
+    free_mem_mb: int
+    job_ids: _containers.RepeatedScalarFieldContainer[int]
+    reason_time: float
+    reason_user: str
+    connected: bool
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., cpus: _Optional[int] = ..., cpus_alloc: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_alloc_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpus_alloc: _Optional[int] = ..., partitions: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., hostname: _Optional[str] = ..., gpu_backend: _Optional[str] = ..., last_seen: _Optional[float] = ..., boot_time: _Optional[float] = ..., registered_time: _Optional[float] = ..., version: _Optional[str] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., cpu_load: _Optional[float] = ..., free_mem_mb: _Optional[int] = ..., job_ids: _Optional[_Iterable[int]] = ..., reason_time: _Optional[float] = ..., reason_user: _Optional[str] = ..., connected: _Optional[bool] = ...) -> None: ...
+
+class PartitionInfo(_message.Message):
+    __slots__ = ("name", "is_default", "state", "nodes", "default_time", "max_time", "max_nodes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_TIME_FIELD_NUMBER: _ClassVar[int]
+    MAX_TIME_FIELD_NUMBER: _ClassVar[int]
+    MAX_NODES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    is_default: bool
+    state: str
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    default_time: int
+    max_time: int
+    max_nodes: int
+    def __init__(self, name: _Optional[str] = ..., is_default: _Optional[bool] = ..., state: _Optional[str] = ..., nodes: _Optional[_Iterable[str]] = ..., default_time: _Optional[int] = ..., max_time: _Optional[int] = ..., max_nodes: _Optional[int] = ...) -> None: ...
+
+class ListNodesRequest(_message.Message):
+    __slots__ = ("names",)
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListNodesReply(_message.Message):
+    __slots__ = ("nodes", "partitions", "now")
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    NOW_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
+    partitions: _containers.RepeatedCompositeFieldContainer[PartitionInfo]
+    now: float
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., now: _Optional[float] = ...) -> None: ...
+
+class UpdateNodeRequest(_message.Message):
+    __slots__ = ("names", "state", "reason")
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    state: str
+    reason: str
+    def __init__(self, names: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class UpdateNodeReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PingRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PingReply(_message.Message):
+    __slots__ = ("version", "now", "started", "cluster_name", "auth_type")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    NOW_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TYPE_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    now: float
+    started: float
+    cluster_name: str
+    auth_type: str
+    def __init__(self, version: _Optional[str] = ..., now: _Optional[float] = ..., started: _Optional[float] = ..., cluster_name: _Optional[str] = ..., auth_type: _Optional[str] = ...) -> None: ...
+
+class AttemptRef(_message.Message):
+    __slots__ = ("job_id", "attempt")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    attempt: int
+    def __init__(self, job_id: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class Hello(_message.Message):
+    __slots__ = ("node", "hostname", "address", "cpus", "mem_mb", "gpus", "gpu_backend", "running", "version", "boot_time", "arch", "os", "secret")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CPUS_FIELD_NUMBER: _ClassVar[int]
+    MEM_MB_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    GPU_BACKEND_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    BOOT_TIME_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    hostname: str
+    address: str
+    cpus: int
+    mem_mb: int
+    gpus: _containers.RepeatedCompositeFieldContainer[GpuInfo]
+    gpu_backend: str
+    running: _containers.RepeatedCompositeFieldContainer[AttemptRef]
+    version: str
+    boot_time: float
+    arch: str
+    os: str
+    secret: str
+    def __init__(self, node: _Optional[str] = ..., hostname: _Optional[str] = ..., address: _Optional[str] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpu_backend: _Optional[str] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., version: _Optional[str] = ..., boot_time: _Optional[float] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("cpu_load", "free_mem_mb", "gpus", "running")
+    CPU_LOAD_FIELD_NUMBER: _ClassVar[int]
+    FREE_MEM_MB_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    cpu_load: float
+    free_mem_mb: int
+    gpus: _containers.RepeatedCompositeFieldContainer[GpuInfo]
+    running: _containers.RepeatedCompositeFieldContainer[AttemptRef]
+    def __init__(self, cpu_load: _Optional[float] = ..., free_mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ...) -> None: ...
+
+class JobStarted(_message.Message):
+    __slots__ = ("ref", "pid", "start_time")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    pid: int
+    start_time: float
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., pid: _Optional[int] = ..., start_time: _Optional[float] = ...) -> None: ...
+
+class JobExited(_message.Message):
+    __slots__ = ("ref", "exit_code", "signal", "reason", "end_time", "message")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    exit_code: int
+    signal: int
+    reason: str
+    end_time: float
+    message: str
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., end_time: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+
+class AgentMessage(_message.Message):
+    __slots__ = ("hello", "heartbeat", "started", "exited")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    EXITED_FIELD_NUMBER: _ClassVar[int]
+    hello: Hello
+    heartbeat: Heartbeat
+    started: JobStarted
+    exited: JobExited
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., started: _Optional[_Union[JobStarted, _Mapping]] = ..., exited: _Optional[_Union[JobExited, _Mapping]] = ...) -> None: ...
+
+class Launch(_message.Message):
+    __slots__ = ("ref", "spec", "user", "uid", "gid", "group", "nodes", "node_index", "partition", "time_limit", "stdout_path", "stderr_path", "cluster_name", "ntasks", "submit_time", "kill_wait", "node_addresses", "controller_address", "batch")
+    class NodeAddressesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    REF_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    NODE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_PATH_FIELD_NUMBER: _ClassVar[int]
+    STDERR_PATH_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    NTASKS_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_TIME_FIELD_NUMBER: _ClassVar[int]
+    KILL_WAIT_FIELD_NUMBER: _ClassVar[int]
+    NODE_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    spec: JobSpec
+    user: str
+    uid: int
+    gid: int
+    group: str
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeGpus]
+    node_index: int
+    partition: str
+    time_limit: int
+    stdout_path: str
+    stderr_path: str
+    cluster_name: str
+    ntasks: int
+    submit_time: float
+    kill_wait: int
+    node_addresses: _containers.ScalarMap[str, str]
+    controller_address: str
+    batch: bool
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., node_index: _Optional[int] = ..., partition: _Optional[str] = ..., time_limit: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., cluster_name: _Optional[str] = ..., ntasks: _Optional[int] = ..., submit_time: _Optional[float] = ..., kill_wait: _Optional[int] = ..., node_addresses: _Optional[_Mapping[str, str]] = ..., controller_address: _Optional[str] = ..., batch: _Optional[bool] = ...) -> None: ...
+
+class SignalJob(_message.Message):
+    __slots__ = ("ref", "signal", "batch_only")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ONLY_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    signal: int
+    batch_only: bool
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., signal: _Optional[int] = ..., batch_only: _Optional[bool] = ...) -> None: ...
+
+class KillJob(_message.Message):
+    __slots__ = ("ref", "reason")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    reason: str
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ExitAck(_message.Message):
+    __slots__ = ("ref",)
+    REF_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ...) -> None: ...
+
+class Welcome(_message.Message):
+    __slots__ = ("heartbeat_interval", "cluster_name", "controller_version")
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    heartbeat_interval: float
+    cluster_name: str
+    controller_version: str
+    def __init__(self, heartbeat_interval: _Optional[float] = ..., cluster_name: _Optional[str] = ..., controller_version: _Optional[str] = ...) -> None: ...
+
+class ControllerMessage(_message.Message):
+    __slots__ = ("welcome", "launch", "signal", "kill", "exit_ack")
+    WELCOME_FIELD_NUMBER: _ClassVar[int]
+    LAUNCH_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    KILL_FIELD_NUMBER: _ClassVar[int]
+    EXIT_ACK_FIELD_NUMBER: _ClassVar[int]
+    welcome: Welcome
+    launch: Launch
+    signal: SignalJob
+    kill: KillJob
+    exit_ack: ExitAck
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., launch: _Optional[_Union[Launch, _Mapping]] = ..., signal: _Optional[_Union[SignalJob, _Mapping]] = ..., kill: _Optional[_Union[KillJob, _Mapping]] = ..., exit_ack: _Optional[_Union[ExitAck, _Mapping]] = ...) -> None: ...
