@@ -183,20 +183,22 @@ class SubmitReply(_message.Message):
     def __init__(self, job_id: _Optional[int] = ...) -> None: ...
 
 class JobFilter(_message.Message):
-    __slots__ = ("job_ids", "users", "states", "partitions", "names", "all_states")
+    __slots__ = ("job_ids", "users", "states", "partitions", "names", "all_states", "detail")
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     USERS_FIELD_NUMBER: _ClassVar[int]
     STATES_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     NAMES_FIELD_NUMBER: _ClassVar[int]
     ALL_STATES_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[int]
     users: _containers.RepeatedScalarFieldContainer[str]
     states: _containers.RepeatedScalarFieldContainer[str]
     partitions: _containers.RepeatedScalarFieldContainer[str]
     names: _containers.RepeatedScalarFieldContainer[str]
     all_states: bool
-    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[str]] = ..., partitions: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., all_states: _Optional[bool] = ...) -> None: ...
+    detail: bool
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[str]] = ..., partitions: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., all_states: _Optional[bool] = ..., detail: _Optional[bool] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ("filter",)
@@ -438,7 +440,7 @@ class AttemptRef(_message.Message):
     def __init__(self, job_id: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node", "hostname", "address", "cpus", "mem_mb", "gpus", "gpu_backend", "running", "version", "boot_time", "arch", "os", "secret")
+    __slots__ = ("node", "hostname", "address", "cpus", "mem_mb", "gpus", "gpu_backend", "running", "version", "boot_time", "arch", "os", "secret", "finished")
     NODE_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -452,6 +454,7 @@ class Hello(_message.Message):
     ARCH_FIELD_NUMBER: _ClassVar[int]
     OS_FIELD_NUMBER: _ClassVar[int]
     SECRET_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
     node: str
     hostname: str
     address: str
@@ -465,7 +468,8 @@ class Hello(_message.Message):
     arch: str
     os: str
     secret: str
-    def __init__(self, node: _Optional[str] = ..., hostname: _Optional[str] = ..., address: _Optional[str] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpu_backend: _Optional[str] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., version: _Optional[str] = ..., boot_time: _Optional[float] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., secret: _Optional[str] = ...) -> None: ...
+    finished: _containers.RepeatedCompositeFieldContainer[AttemptRef]
+    def __init__(self, node: _Optional[str] = ..., hostname: _Optional[str] = ..., address: _Optional[str] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpu_backend: _Optional[str] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., version: _Optional[str] = ..., boot_time: _Optional[float] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., secret: _Optional[str] = ..., finished: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("cpu_load", "free_mem_mb", "gpus", "running")

@@ -1,0 +1,296 @@
+"""``gsched agent``: register with the controller, run what it orders, report exits.
+
+The agent dials out: one bidirectional ``AgentLink.Connect`` stream, re-dialled with
+exponential backoff (tenacity) whenever it breaks. On every (re)connect it says
+hello with the attempts it still runs and the exits the controller has not yet
+acknowledged; exits are kept on disk by the launcher until acknowledged, so none is
+lost across a broken stream, an agent restart or a controller restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psutil
+import tenacity
+
+from gsched.common.config import Config
+from gsched.protos import gsched_pb2 as pb
+from gsched.protos import gsched_pb2_grpc as rpc
+
+__all__ = ["Agent", "run_agent"]
+
+logger = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+
+def _route_address(target: str) -> str:
+    """The local address this host uses to reach ``target`` (no packet is sent)."""
+    host = target.rsplit(":", 1)[0].strip("[]")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((host, 9))
+            return str(s.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+
+
+def _short(exc: BaseException | None) -> str:
+    if isinstance(exc, grpc.RpcError):
+        code = exc.code()
+        return code.name if code is not None else "error"
+    return str(exc)
+
+
+class Agent:
+    """One node's agent. ``run()`` until ``stop()``."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        name: str | None = None,
+        state_dir: str | None = None,
+        gpus: str | None = None,
+        cpus: int | None = None,
+        mem_mb: int | None = None,
+    ) -> None:
+        from gsched.agent.gpus import detect
+        from gsched.agent.launcher import Launcher
+        from gsched.common.shims import install_shims
+
+        self.cfg = cfg
+        self.name = name or cfg.agent.name or socket.gethostname().split(".")[0]
+        self.state_dir = Path(
+            state_dir or cfg.agent.state_dir or os.path.join(cfg.state_dir, f"agent-{self.name}")
+        )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.gpus = detect(gpus or cfg.agent.gpus)
+        self.cpus = cpus or cfg.agent.cpus or psutil.cpu_count() or 1
+        self.mem_mb = mem_mb or cfg.agent.mem_mb or psutil.virtual_memory().total // (1024 * 1024)
+        self.address = cfg.agent.address or _route_address(cfg.controller.address)
+        shim_dir = self.state_dir / "shims"
+        install_shims(shim_dir)
+        self.launcher = Launcher(self.state_dir, self.name, str(shim_dir), self._on_exit)
+        self.unacked: dict[tuple[int, int], Any] = {}
+        self.killed_unlaunched: set[tuple[int, int]] = set()
+        self.heartbeat_interval = cfg.controller.heartbeat_interval
+        self._queue: asyncio.Queue[pb.AgentMessage | None] | None = None
+        self._stopping = asyncio.Event()
+        self.connected = asyncio.Event()
+        self._recovered_running: list[tuple[int, int]] = []
+
+    # ------------------------------------------------------------ reports
+    def _exit_message(self, rec: Any) -> pb.AgentMessage:
+        return pb.AgentMessage(
+            exited=pb.JobExited(
+                ref=pb.AttemptRef(job_id=rec.job_id, attempt=rec.attempt),
+                exit_code=rec.exit_code,
+                signal=rec.signal,
+                reason=rec.reason,
+                end_time=rec.end_time,
+                message=rec.message,
+            )
+        )
+
+    def _on_exit(self, rec: Any) -> None:
+        key = (rec.job_id, rec.attempt)
+        self.unacked[key] = rec
+        logger.info("job %d attempt %d ended: %d:%d %s", rec.job_id, rec.attempt,
+                    rec.exit_code, rec.signal, rec.reason)
+        if self._queue is not None:
+            self._queue.put_nowait(self._exit_message(rec))
+
+    def _gpu_infos(self) -> list[pb.GpuInfo]:
+        out = []
+        for g in self.gpus.probe():
+            out.append(
+                pb.GpuInfo(
+                    index=g.index,
+                    uuid=g.uuid,
+                    name=g.name,
+                    type=g.type,
+                    memory_mb=g.memory_mb,
+                    healthy=g.healthy,
+                    health_reason=g.health_reason,
+                    temperature_c=g.temperature_c,
+                    utilization=g.utilization,
+                )
+            )
+        return out
+
+    def _hello(self, gpus: list[pb.GpuInfo]) -> pb.AgentMessage:
+        running = self.launcher.running()
+        return pb.AgentMessage(
+            hello=pb.Hello(
+                node=self.name,
+                hostname=socket.gethostname(),
+                address=self.address,
+                cpus=int(self.cpus),
+                mem_mb=int(self.mem_mb),
+                gpus=gpus,
+                gpu_backend=self.gpus.name,
+                running=[pb.AttemptRef(job_id=j, attempt=a) for j, a in running],
+                finished=[pb.AttemptRef(job_id=j, attempt=a) for j, a in self.unacked],
+                version=VERSION,
+                boot_time=psutil.boot_time(),
+                arch=platform.machine(),
+                os=f"{platform.system()} {platform.release()}",
+            )
+        )
+
+    # ------------------------------------------------------------ main loop
+    async def run(self) -> None:
+        self._recovered_running = self.launcher.recover()
+        logger.info("agent %s: %d cpus, %d MB, gpus=%s; re-adopted %d running attempts",
+                    self.name, self.cpus, self.mem_mb, self.gpus.name,
+                    len(self._recovered_running))
+        retry = tenacity.AsyncRetrying(
+            wait=tenacity.wait_exponential_jitter(initial=0.2, max=5.0),
+            retry=tenacity.retry_if_exception_type((grpc.RpcError, ConnectionError, OSError)),
+            before_sleep=lambda rs: logger.warning(
+                "controller %s not reachable (%s); retrying",
+                self.cfg.controller.address,
+                _short(rs.outcome.exception() if rs.outcome else None),
+            ),
+        )
+        while not self._stopping.is_set():
+            try:
+                async for attempt in retry:
+                    with attempt:
+                        await self._session()
+                        if self._stopping.is_set():
+                            return
+                        raise ConnectionError("stream ended")
+            except tenacity.RetryError:  # pragma: no cover - retries forever
+                continue
+
+    async def _session(self) -> None:
+        channel = grpc.aio.insecure_channel(
+            self.cfg.controller.address,
+            options=[("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000)],
+        )
+        queue: asyncio.Queue[pb.AgentMessage | None] = asyncio.Queue()
+        gpus = await asyncio.to_thread(self._gpu_infos)
+        queue.put_nowait(self._hello(gpus))
+        for rec in list(self.unacked.values()):
+            queue.put_nowait(self._exit_message(rec))
+        self._queue = queue
+        hb = asyncio.create_task(self._heartbeats(queue))
+        stop_wait = asyncio.create_task(self._stopping.wait())
+        try:
+            stub = rpc.AgentLinkStub(channel)
+            call = stub.Connect(self._outgoing(queue))
+            reader = asyncio.create_task(self._incoming(call))
+            done, _ = await asyncio.wait({reader, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                reader.result()
+            else:
+                reader.cancel()
+                call.cancel()
+        finally:
+            self._queue = None
+            self.connected.clear()
+            hb.cancel()
+            stop_wait.cancel()
+            queue.put_nowait(None)
+            await channel.close()
+
+    async def _outgoing(self, queue: asyncio.Queue[pb.AgentMessage | None]) -> AsyncIterator[pb.AgentMessage]:
+        while True:
+            msg = await queue.get()
+            if msg is None:
+                return
+            yield msg
+
+    async def _heartbeats(self, queue: asyncio.Queue[pb.AgentMessage | None]) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            gpus = await asyncio.to_thread(self._gpu_infos)
+            vm = psutil.virtual_memory()
+            queue.put_nowait(
+                pb.AgentMessage(
+                    heartbeat=pb.Heartbeat(
+                        cpu_load=os.getloadavg()[0],
+                        free_mem_mb=vm.available // (1024 * 1024),
+                        gpus=gpus,
+                        running=[
+                            pb.AttemptRef(job_id=j, attempt=a) for j, a in self.launcher.running()
+                        ],
+                    )
+                )
+            )
+
+    async def _incoming(self, call: Any) -> None:
+        async for msg in call:
+            kind = msg.WhichOneof("msg")
+            if kind == "welcome":
+                self.heartbeat_interval = msg.welcome.heartbeat_interval or self.heartbeat_interval
+                self.connected.set()
+                logger.info("registered with controller %s as %s",
+                            self.cfg.controller.address, self.name)
+            elif kind == "launch":
+                await self._launch(msg.launch)
+            elif kind == "kill":
+                self._kill(msg.kill)
+            elif kind == "signal":
+                s = msg.signal
+                self.launcher.signal(s.ref.job_id, s.ref.attempt, s.signal, s.batch_only)
+            elif kind == "exit_ack":
+                key = (msg.exit_ack.ref.job_id, msg.exit_ack.ref.attempt)
+                self.unacked.pop(key, None)
+                self.launcher.ack(*key)
+
+    async def _launch(self, launch: pb.Launch) -> None:
+        key = (launch.ref.job_id, launch.ref.attempt)
+        if key in self.killed_unlaunched:
+            return
+        started = await self.launcher.launch(launch)
+        if started and self._queue is not None:
+            self._queue.put_nowait(
+                pb.AgentMessage(
+                    started=pb.JobStarted(ref=launch.ref, pid=0, start_time=time.time())
+                )
+            )
+
+    def _kill(self, kill: pb.KillJob) -> None:
+        key = (kill.ref.job_id, kill.ref.attempt)
+        if key in self.launcher.running():
+            self.launcher.kill(kill.ref.job_id, kill.ref.attempt, kill.reason)
+            return
+        if key in self.unacked:
+            return  # already ended; the controller gets (got) its exit
+        if not (self.state_dir / "jobs" / f"{key[0]}.{key[1]}").exists():
+            # Never launched here (the order was lost): it will not be, and the
+            # controller needs an end for this node's part.
+            from gsched.agent.launcher import ExitRecord
+
+            self.killed_unlaunched.add(key)
+            self._on_exit(ExitRecord(key[0], key[1], 0, 9, kill.reason, time.time(), "never launched"))
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+async def _main(agent: Agent) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.stop)
+    await agent.run()
+    logger.info("agent %s stopped (its jobs keep running and are re-adopted on restart)",
+                agent.name)
+
+
+def run_agent(cfg: Config, **overrides: Any) -> None:
+    """Run an agent in the foreground until SIGTERM/SIGINT."""
+    asyncio.run(_main(Agent(cfg, **overrides)))

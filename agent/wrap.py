@@ -1,0 +1,479 @@
+"""gsched job wrapper: runs one attempt of a batch script and records how it ended.
+
+The agent's launcher starts it as ``python -I -S /path/to/wrap.py ATTEMPT_DIR``,
+in a session of its own, so it outlives the agent; a restarted agent finds it
+again through ``wrapper.pid``. It is run by file path and imports only the
+standard library, so it starts fast and cannot be broken by the agent's package.
+
+Files in ATTEMPT_DIR:
+
+* ``launch.json`` (read): ``argv`` (``argv[0]`` the script), ``env``, ``cwd``,
+  ``uid``, ``gid``, ``groups``, ``user``, ``stdout``, ``stderr``, ``stdin``,
+  ``open_mode`` (``truncate``/``append``), ``time_limit`` (seconds, <= 0 none),
+  ``kill_wait`` (seconds), ``job_id``, ``node_name``.
+* ``wrapper.pid`` (written first): ``{"pid": P, "create_time": T}``.
+* ``script.pid`` (written once the script runs): ``{"pid": P, "pgid": P,
+  "create_time": T}``.
+* ``kill_reason`` (read): written by the launcher before it sends SIGTERM.
+* ``exit.json`` (written last, atomically): ``{"exit_code", "signal", "reason",
+  "end_time", "message", "start_time"}``; exit 3 is ``3, 0``, death by signal 9
+  is ``0, 9``, as SLURM records them.
+
+Behaviour, as slurmstepd's:
+
+* When started as root for another uid it keeps its own root identity (so the
+  user can neither kill it nor forge its records) but takes the user's ids
+  while it enters the working directory and opens the output files, so they are
+  created as the user; the script itself runs with the user's uid, gid and
+  groups. A working directory that cannot be entered is replaced by /tmp with a
+  note on the job's stderr; an output file that cannot be opened is a launch
+  failure (``reason: launch_failed``).
+* The script runs in a new session (its own process group). SIGHUP, SIGINT,
+  SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGWINCH, SIGURG, SIGTSTP,
+  SIGTTIN and SIGTTOU sent to the wrapper are passed on to that group.
+* SIGTERM to the wrapper cancels: SIGCONT and SIGTERM to the group, SIGKILL to
+  the group and every descendant after ``kill_wait``; the reason is the content
+  of ``kill_reason`` (``killed`` without one). At the time limit it does the same
+  with reason ``timeout``.
+* The script's own exit status is what is recorded; whatever it leaves behind
+  (its process group, and, as the wrapper is a child subreaper, every orphaned
+  descendant even after ``setsid``) is killed with SIGKILL before ``exit.json``
+  is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+FORWARDED = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+    signal.SIGCONT,
+    signal.SIGWINCH,
+    signal.SIGURG,
+    signal.SIGTSTP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+)
+_PR_SET_CHILD_SUBREAPER = 36
+_CANCEL_NOTES = {
+    "timeout": " DUE TO TIME LIMIT",
+    "requeue": " DUE TO JOB REQUEUE",
+    "node_fail": " DUE TO NODE FAILURE",
+}
+_LEFTOVER_WAIT = 10.0  # seconds to wait for SIGKILLed leftovers before giving up
+
+_pending: list[int] = []
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    _pending.append(signum)
+
+
+class LaunchError(Exception):
+    """The script could not be started; the message says why."""
+
+
+def write_json_atomic(path: str, data: dict[str, Any]) -> None:
+    """Write JSON so readers see the old file or the whole new one, even after a crash."""
+    directory = os.path.dirname(path) or "."
+    # The pid in the name keeps two writers (launcher and wrapper) apart.
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, json.dumps(data, sort_keys=True).encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _stat_fields(pid: int | str) -> list[str]:
+    """/proc/PID/stat fields after the command name (field 3, ``state``, is [0])."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        data = fh.read()
+    return data[data.rindex(b")") + 2 :].decode().split()
+
+
+def create_time(pid: int | str = "self") -> float:
+    """A process's start time in epoch seconds, computed as psutil does."""
+    ticks = int(_stat_fields(pid)[19])
+    with open("/proc/stat", encoding="ascii") as fh:
+        btime = next(float(line.split()[1]) for line in fh if line.startswith("btime"))
+    return ticks / os.sysconf("SC_CLK_TCK") + btime
+
+
+def _set_subreaper() -> bool:
+    """Make orphaned descendants our children (so none escapes the final kill)."""
+    try:
+        import ctypes
+
+        return int(ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+@contextlib.contextmanager
+def _as_user(switch: bool, uid: int, gid: int, groups: list[int]) -> Iterator[None]:
+    """Take the user's effective ids for the block (root keeps its real/saved ids)."""
+    if not switch:
+        yield
+        return
+    saved = os.getgroups()
+    os.setgroups(groups)
+    os.setegid(gid)
+    os.seteuid(uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+        os.setgroups(saved)
+
+
+class Wrapper:
+    """One attempt: spawn, supervise, clean up, record."""
+
+    def __init__(self, attempt_dir: str) -> None:
+        self.dir = os.path.abspath(attempt_dir)
+        self.launch: dict[str, Any] = {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pgid = 0
+        self.status: int | None = None
+        self.reason = ""
+        self.message = ""
+        self.err_fd = -1
+        self.cancelling = False
+        self.kill_at: float | None = None
+        self.start_time = time.time()
+        self.wake_r = -1
+        self.subreaper = False
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    # ------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        write_json_atomic(
+            self.path("wrapper.pid"), {"pid": os.getpid(), "create_time": create_time()}
+        )
+        self.wake_r, wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        for sig in (*FORWARDED, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(sig, _on_signal)
+        self.subreaper = _set_subreaper()
+
+    def spawn(self) -> None:
+        """Start the script as the user; raises LaunchError with the reason."""
+        try:
+            with open(self.path("launch.json"), encoding="utf-8") as fh:
+                self.launch = json.load(fh)
+            argv = [str(a) for a in self.launch["argv"]]
+            env = {str(k): str(v) for k, v in self.launch.get("env", {}).items()}
+            uid = int(self.launch["uid"])
+            gid = int(self.launch["gid"])
+            groups = [int(g) for g in self.launch.get("groups") or [gid]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise LaunchError(f"bad launch.json: {exc}") from exc
+        switch = os.geteuid() == 0 and uid != 0
+        if os.geteuid() != 0 and uid != os.getuid():
+            raise LaunchError(f"wrapper runs as uid {os.getuid()} and cannot run jobs of uid {uid}")
+        cwd = str(self.launch.get("cwd") or "/")
+        note = ""
+        with _as_user(switch, uid, gid, groups):
+            try:
+                os.chdir(cwd)
+            except OSError as exc:
+                note = f"gsched: error: couldn't chdir to `{cwd}': {exc.strerror}: going to /tmp instead\n"
+                cwd = "/tmp"
+            try:
+                fds = self.open_files(cwd)
+            finally:
+                os.chdir("/")
+        out_fd, self.err_fd, in_fd = fds
+        if note:
+            self.note(note)
+        extra: dict[str, Any] = {}
+        if switch:
+            extra = {"user": uid, "group": gid, "extra_groups": groups}
+        umask = env.get("SLURM_UMASK", "")
+        if umask:
+            with contextlib.suppress(ValueError):
+                extra["umask"] = int(umask, 8)
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=in_fd,
+                stdout=out_fd,
+                stderr=self.err_fd,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                **extra,
+            )
+        except OSError as exc:
+            text = f"execve(): {argv[0]}: {exc.strerror or exc}"
+            self.note(f"gsched: error: {text}\n")
+            raise LaunchError(text) from exc
+        finally:
+            for fd in {out_fd, in_fd}:
+                if fd != self.err_fd:
+                    os.close(fd)
+        self.pgid = self.proc.pid
+        try:
+            started = create_time(self.pgid)
+        except (OSError, ValueError):
+            started = 0.0  # already gone and reaped? it is our unreaped child: cannot be
+        write_json_atomic(
+            self.path("script.pid"),
+            {"pid": self.proc.pid, "pgid": self.pgid, "create_time": started},
+        )
+
+    def open_files(self, cwd: str) -> tuple[int, int, int]:
+        """Open stdout, stderr and stdin as the current effective user."""
+        mode = os.O_APPEND if self.launch.get("open_mode") == "append" else os.O_TRUNC
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode
+        stdout = os.path.join(cwd, str(self.launch.get("stdout") or "/dev/null"))
+        stderr = os.path.join(cwd, str(self.launch.get("stderr") or stdout))
+        stdin = os.path.join(cwd, str(self.launch.get("stdin") or "/dev/null"))
+        opened: list[int] = []
+        try:
+            for what, path in (("stdout", stdout), ("stderr", stderr)):
+                if what == "stderr" and stderr == stdout:
+                    opened.append(opened[0])
+                    continue
+                try:
+                    opened.append(os.open(path, flags, 0o644))
+                except OSError as exc:
+                    raise LaunchError(f"could not open {what} file {path}: {exc.strerror}") from exc
+            try:
+                opened.append(os.open(stdin, os.O_RDONLY | os.O_CLOEXEC))
+            except OSError as exc:
+                raise LaunchError(f"could not open stdin file {stdin}: {exc.strerror}") from exc
+        except LaunchError:
+            for fd in set(opened):
+                os.close(fd)
+            raise
+        return opened[0], opened[1], opened[2]
+
+    def note(self, text: str) -> None:
+        """Write a line to the job's stderr file (best effort)."""
+        if self.err_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self.err_fd, text.encode(errors="replace"))
+
+    # ------------------------------------------------------------ supervise
+
+    def supervise(self) -> None:
+        limit = float(self.launch.get("time_limit") or 0)
+        deadline = time.monotonic() + limit if limit > 0 else None
+        while self.status is None:
+            self.handle_signals()
+            self.reap()
+            if self.status is not None:
+                break
+            now = time.monotonic()
+            if deadline is not None and not self.cancelling and now >= deadline:
+                self.cancel("timeout")
+            if self.kill_at is not None and now >= self.kill_at:
+                self.kill_all(signal.SIGKILL)
+                self.kill_at = None
+            waits = [5.0]
+            if deadline is not None and not self.cancelling:
+                waits.append(deadline - now)
+            if self.kill_at is not None:
+                waits.append(self.kill_at - now)
+            self.wait(max(0.0, min(waits)))
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until a signal arrives (SIGCHLD included) or the timeout passes."""
+        select.select([self.wake_r], [], [], timeout)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.wake_r, 4096):
+                pass
+
+    def handle_signals(self) -> None:
+        while _pending:
+            sig = _pending.pop(0)
+            if sig == signal.SIGCHLD:
+                continue
+            if sig == signal.SIGTERM:
+                if not self.cancelling:
+                    self.cancel(self.read_kill_reason())
+            elif self.status is None:
+                self.signal_group(sig)
+
+    def read_kill_reason(self) -> str:
+        try:
+            with open(self.path("kill_reason"), encoding="utf-8") as fh:
+                return fh.read().strip() or "killed"
+        except OSError:
+            return "killed"
+
+    def cancel(self, reason: str) -> None:
+        """SIGCONT+SIGTERM to the group now, SIGKILL to everything after kill_wait."""
+        self.cancelling = True
+        self.reason = reason
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.note(
+            f"gsched: error: *** JOB {self.launch.get('job_id', '?')} ON "
+            f"{self.launch.get('node_name', '?')} CANCELLED AT {stamp}"
+            f"{_CANCEL_NOTES.get(reason, '')} ***\n"
+        )
+        self.signal_group(signal.SIGCONT)
+        self.signal_group(signal.SIGTERM)
+        self.kill_at = time.monotonic() + max(0.0, float(self.launch.get("kill_wait", 30)))
+
+    def group_is_ours(self) -> bool:
+        """Whether ``pgid`` surely still names the job's group.
+
+        While the script (the group leader) is unreaped its pid cannot be reused.
+        Once it is reaped the number could in theory name a new group; a
+        subreaper then finds every leftover among its descendants instead.
+        """
+        return bool(self.pgid) and (self.status is None or not self.subreaper)
+
+    def signal_group(self, sig: int) -> None:
+        if self.group_is_ours():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, sig)
+
+    def reap(self) -> bool:
+        """Collect every exited child; True if any child remains."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return False
+            if pid == 0:
+                return True
+            if self.proc is not None and pid == self.proc.pid and self.status is None:
+                self.status = status
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+
+    def descendants(self) -> list[int]:
+        """Every live process below the wrapper, from /proc."""
+        children: dict[int, list[int]] = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                fields = _stat_fields(name)
+            except (OSError, ValueError):
+                continue
+            children.setdefault(int(fields[1]), []).append(int(name))
+        found: list[int] = []
+        todo = [os.getpid()]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                found.append(child)
+                todo.append(child)
+        return found
+
+    def kill_all(self, sig: int) -> None:
+        self.signal_group(sig)
+        for pid in self.descendants():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+    def group_alive(self) -> bool:
+        if not self.group_is_ours():
+            return False
+        try:
+            os.killpg(self.pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def clean_up(self) -> None:
+        """SIGKILL whatever the script left behind and wait until it is gone."""
+        give_up = time.monotonic() + _LEFTOVER_WAIT
+        while True:
+            self.kill_all(signal.SIGKILL)
+            children = self.reap()
+            if not children and not self.group_alive():
+                return
+            if time.monotonic() > give_up:
+                left = self.descendants()
+                self.message = (self.message + " " if self.message else "") + (
+                    f"processes survived SIGKILL: {left or 'group ' + str(self.pgid)}"
+                )
+                return
+            time.sleep(0.02)
+
+    # ------------------------------------------------------------ record
+
+    def record(self, exit_code: int, sig: int) -> None:
+        write_json_atomic(
+            self.path("exit.json"),
+            {
+                "exit_code": exit_code,
+                "signal": sig,
+                "reason": self.reason,
+                "end_time": time.time(),
+                "message": self.message,
+                "start_time": self.start_time,
+            },
+        )
+
+    def run(self) -> int:
+        self.setup()
+        try:
+            self.spawn()
+        except LaunchError as exc:
+            self.reason = "launch_failed"
+            self.message = str(exc)
+            self.record(1, 0)
+            return 0
+        try:
+            self.supervise()
+        except BaseException as exc:
+            # The record must be written whatever broke here, or the job would be lost.
+            self.reason = self.reason or "killed"
+            self.message = f"wrapper error: {exc!r}"
+            self.clean_up()
+            self.record(0, signal.SIGKILL)
+            raise
+        self.clean_up()
+        status = self.status if self.status is not None else 0
+        if os.WIFSIGNALED(status):
+            self.record(0, os.WTERMSIG(status))
+        else:
+            self.record(os.WEXITSTATUS(status), 0)
+        return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: ``wrap.py ATTEMPT_DIR``."""
+    if len(argv) != 2:
+        print("usage: wrap.py ATTEMPT_DIR", file=sys.stderr)
+        return 2
+    return Wrapper(argv[1]).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

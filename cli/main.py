@@ -1,0 +1,261 @@
+"""``gsched``: run the daemons and manage a local cluster.
+
+    gsched controller --config FILE     run the controller in the foreground
+    gsched agent --config FILE          run an agent in the foreground
+    gsched up [--state-dir DIR] ...     start a local cluster in the background
+    gsched down [--state-dir DIR]       stop it
+    gsched shims DIR                    install sbatch/squeue/... commands into DIR
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+DEFAULT_STATE_DIR = os.path.join(os.path.expanduser("~"), ".gsched")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _config(path: str | None):  # type: ignore[no-untyped-def]
+    from gsched.common import config
+
+    try:
+        return config.load(path)
+    except config.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option("0.1.0", prog_name="gsched")
+def cli() -> None:
+    """gsched: a SLURM-compatible batch scheduler for GPU clusters."""
+
+
+@cli.command()
+@click.option("--config", "config_path", metavar="FILE", help="gsched.toml (default: $GSCHED_CONF or /etc/gsched/gsched.toml)")
+@click.option("--log-level", default="INFO", show_default=True)
+def controller(config_path: str | None, log_level: str) -> None:
+    """Run the controller in the foreground (logs to stderr; SIGTERM stops it cleanly)."""
+    cfg = _config(config_path)
+    _logging(log_level)
+    from gsched.controller.main import serve
+
+    serve(cfg)
+
+
+@cli.command()
+@click.option("--config", "config_path", metavar="FILE", help="gsched.toml (default: $GSCHED_CONF or /etc/gsched/gsched.toml)")
+@click.option("--name", help="node name (default: [agent].name or the short hostname)")
+@click.option("--state-dir", help="where job records live (default: STATE_DIR/agent-NAME)")
+@click.option("--gpus", help="auto | nvml | none | fake:N[:TYPE] (default: [agent].gpus)")
+@click.option("--cpus", type=int, help="CPUs to offer (default: detected)")
+@click.option("--mem-mb", type=int, help="memory to offer in MB (default: detected)")
+@click.option("--log-level", default="INFO", show_default=True)
+def agent(config_path: str | None, name: str | None, state_dir: str | None, gpus: str | None,
+          cpus: int | None, mem_mb: int | None, log_level: str) -> None:
+    """Run an agent in the foreground; its jobs survive an agent restart."""
+    cfg = _config(config_path)
+    _logging(log_level)
+    from gsched.agent.main import run_agent
+
+    run_agent(cfg, name=name, state_dir=state_dir, gpus=gpus, cpus=cpus, mem_mb=mem_mb)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+def shims(directory: str) -> None:
+    """Install sbatch, squeue, scancel, scontrol, sinfo, sacct, srun into DIRECTORY."""
+    from gsched.common.shims import install_shims
+
+    for path in install_shims(directory):
+        click.echo(path)
+
+
+# ------------------------------------------------------------------ local cluster
+def _free_port(preferred: int) -> int:
+    for port in dict.fromkeys((preferred, 0)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise click.ClickException("no free port on 127.0.0.1")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        import psutil
+
+        p = psutil.Process(pid)
+        return p.status() != psutil.STATUS_ZOMBIE and "gsched" in " ".join(p.cmdline())
+    except Exception:
+        return False
+
+
+def _pids(state: Path) -> dict[str, int]:
+    out = {}
+    for f in sorted(state.glob("*.pid")):
+        try:
+            out[f.stem] = int(f.read_text().strip())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _spawn(state: Path, tag: str, args: list[str]) -> int:
+    log = open(state / f"{tag}.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gsched.cli.main", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        close_fds=True,
+    )
+    log.close()
+    (state / f"{tag}.pid").write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+@cli.command()
+@click.option("--state-dir", default=DEFAULT_STATE_DIR, show_default=True, help="where config, database, logs and job records go")
+@click.option("--agents", default=1, show_default=True, help="number of agents (nodes node1..nodeN) on this host")
+@click.option("--fake-gpus", type=int, default=None, help="give each agent G fake GPUs (default: real GPUs via NVML if present, else none)")
+@click.option("--gpu-type", default="", help="type name for fake GPUs (e.g. a100)")
+@click.option("--port", type=int, default=None, help="controller port on 127.0.0.1 (default: 6817, or a free one)")
+@click.option("--cpus", type=int, default=None, help="CPUs each agent offers (default: this host's)")
+@click.option("--mem-mb", type=int, default=None, help="memory each agent offers in MB (default: this host's)")
+@click.option("--timeout", default=60.0, show_default=True, help="seconds to wait for the agents to register")
+def up(state_dir: str, agents: int, fake_gpus: int | None, gpu_type: str, port: int | None,
+       cpus: int | None, mem_mb: int | None, timeout: float) -> None:
+    """Start a local cluster (controller + agents, SQLite) in the background."""
+    state = Path(state_dir).expanduser().resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    running = {k: v for k, v in _pids(state).items() if _alive(v)}
+    if running:
+        raise click.ClickException(
+            f"a cluster is already running from {state} ({', '.join(sorted(running))}); "
+            f"run: gsched down --state-dir {state}"
+        )
+    conf = state / "gsched.toml"
+    if conf.exists() and port is None:
+        from gsched.common import config
+
+        try:
+            old = config.load(str(conf)).controller.address
+            port = int(old.rsplit(":", 1)[1])
+        except (config.ConfigError, ValueError, IndexError):
+            port = None
+    port = _free_port(6817 if port is None else port)
+    gpus = "auto" if fake_gpus is None else f"fake:{fake_gpus}" + (f":{gpu_type}" if gpu_type else "")
+    conf.write_text(
+        "# Written by `gsched up`.\n"
+        f'cluster_name = "gsched"\n'
+        f'state_dir = "{state}"\n\n'
+        "[controller]\n"
+        f'address = "127.0.0.1:{port}"\n'
+        "kill_wait = 5\n\n"
+        "[[partitions]]\n"
+        'name = "main"\n'
+        'nodes = "ALL"\n'
+        "default = true\n\n"
+        "[agent]\n"
+        f'gpus = "{gpus}"\n'
+    )
+    _spawn(state, "controller", ["controller", "--config", str(conf)])
+    _wait_registered([], state, timeout)
+    names = [f"node{i}" for i in range(1, agents + 1)]
+    for name in names:
+        extra = ["--cpus", str(cpus)] if cpus else []
+        extra += ["--mem-mb", str(mem_mb)] if mem_mb else []
+        _spawn(state, name, ["agent", "--config", str(conf), "--name", name, *extra])
+    os.environ["GSCHED_CONF"] = str(conf)
+    _wait_registered(names, state, timeout)
+    click.echo(f"gsched is up: controller 127.0.0.1:{port}, nodes {', '.join(names)}; logs in {state}")
+    click.echo(f"export GSCHED_CONF={conf}")
+
+
+def _wait_registered(names: list[str], state: Path, timeout: float) -> None:
+    from gsched.cli.client import Client, ClientError
+    from gsched.common import config
+    from gsched.protos import gsched_pb2 as pb
+
+    cfg = config.load(str(state / "gsched.toml"))
+    client = Client(cfg.controller.address)
+    deadline = time.monotonic() + timeout
+    missing = set(names)
+    while time.monotonic() < deadline:
+        for tag, pid in _pids(state).items():
+            if not _alive(pid):
+                raise click.ClickException(f"{tag} exited at start; see {state / (tag + '.log')}")
+        try:
+            reply = client.call("ListNodes", pb.ListNodesRequest(), timeout=2)
+            missing = set(names) - {n.name for n in reply.nodes if n.connected}
+            if not missing:
+                return
+        except ClientError:
+            pass
+        time.sleep(0.1)
+    raise click.ClickException(f"agents not registered after {timeout:.0f}s: {', '.join(sorted(missing))}")
+
+
+@cli.command()
+@click.option("--state-dir", default=DEFAULT_STATE_DIR, show_default=True)
+@click.option("--keep-jobs", is_flag=True, help="leave running job processes alive")
+def down(state_dir: str, keep_jobs: bool) -> None:
+    """Stop the local cluster started by `gsched up` (and, by default, its jobs)."""
+    state = Path(state_dir).expanduser().resolve()
+    pids = _pids(state)
+    if not pids:
+        raise click.ClickException(f"no cluster started from {state}")
+    live = {tag: pid for tag, pid in pids.items() if _alive(pid)}
+    for pid in live.values():
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in live.values()):
+        time.sleep(0.05)
+    for pid in live.values():
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    if not keep_jobs:
+        _stop_jobs(state)
+    for tag in pids:
+        (state / f"{tag}.pid").unlink(missing_ok=True)
+    click.echo(f"gsched stopped ({', '.join(sorted(live)) or 'nothing was running'})")
+
+
+def _stop_jobs(state: Path) -> None:
+    import psutil
+
+    for pidfile in state.glob("agent-*/jobs/*/wrapper.pid"):
+        try:
+            pid = int(pidfile.read_text().split()[0])
+            proc = psutil.Process(pid)
+            if "wrap.py" in " ".join(proc.cmdline()):
+                proc.terminate()
+        except (OSError, ValueError, IndexError, psutil.Error):
+            continue
+
+
+def main() -> None:
+    cli(prog_name="gsched")
+
+
+if __name__ == "__main__":
+    main()

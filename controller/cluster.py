@@ -1,0 +1,590 @@
+"""The controller's state: jobs, nodes, partitions (pure: no I/O, time is a parameter).
+
+The shell (service, link, main) turns each RPC or agent message into one method call
+here, persists what the call marked dirty, and only after the commit sends the
+returned orders to agents and replies to the caller. Nothing here blocks, awaits or
+touches a socket or the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gsched.controller.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from gsched.controller.jobs import ACTIVE_STATES, FINAL_STATES, Job, JobState, transition
+from gsched.controller.nodes import Gpu, Node
+from gsched.controller.scheduler import Partition, feasible, schedule
+
+__all__ = [
+    "AckExit",
+    "Caller",
+    "Cluster",
+    "KillOrder",
+    "LaunchOrder",
+    "Order",
+    "SignalOrder",
+]
+
+logger = logging.getLogger(__name__)
+S = JobState
+
+NOT_AVAILABLE = "Requested node configuration is not available"
+INVALID_JOB = "Invalid job id specified"
+DENIED = "Access/permission denied"
+ALREADY_DONE = "Job/step already completing or completed"
+NOT_PENDING = "Job is no longer pending execution"
+
+
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    uid: int
+    user: str
+    admin: bool = False
+
+
+# ------------------------------------------------------------------ orders to agents
+@dataclasses.dataclass(frozen=True)
+class LaunchOrder:
+    node: str
+    job_id: int
+    attempt: int
+    node_index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class KillOrder:
+    node: str
+    job_id: int
+    attempt: int
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SignalOrder:
+    node: str
+    job_id: int
+    attempt: int
+    signal: int
+    batch_only: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class AckExit:
+    node: str
+    job_id: int
+    attempt: int
+
+
+Order = LaunchOrder | KillOrder | SignalOrder | AckExit
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeReport:
+    """What an agent says about its host at hello time."""
+
+    cpus: int
+    mem_mb: int
+    gpus: tuple[Gpu, ...]
+    info: dict[str, Any]
+
+
+class Cluster:
+    """All controller state. Methods validate, apply, mark dirty, and return orders."""
+
+    def __init__(
+        self,
+        partitions: Iterable[Partition],
+        default_partition: str,
+        *,
+        accept_unknown_nodes: bool = True,
+        node_timeout: float = 10.0,
+        finished_keep: float = 300.0,
+        path_resolver: Callable[[Job], tuple[str, str]] | None = None,
+    ) -> None:
+        self.partitions: dict[str, Partition] = {p.name: p for p in partitions}
+        self.default_partition = default_partition
+        if default_partition not in self.partitions:
+            self.partitions[default_partition] = Partition(
+                default_partition, all_nodes=True, default=True
+            )
+        self.accept_unknown_nodes = accept_unknown_nodes
+        self.node_timeout = node_timeout
+        self.finished_keep = finished_keep
+        self.path_resolver = path_resolver
+        self.jobs: dict[int, Job] = {}
+        self.nodes: dict[str, Node] = {}
+        self.next_job_id = 1
+        self.dirty_jobs: set[int] = set()
+        self.dirty_nodes: set[str] = set()
+        self.need_schedule = False
+        for part in self.partitions.values():
+            for name in part.nodes:
+                self.nodes.setdefault(name, Node(name))
+
+    # ------------------------------------------------------------ helpers
+    def _dirty(self, job: Job) -> None:
+        self.dirty_jobs.add(job.job_id)
+
+    def get(self, job_id: int) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise NotFound(INVALID_JOB)
+        return job
+
+    def _own(self, job_id: int, caller: Caller) -> Job:
+        job = self.get(job_id)
+        if not caller.admin and job.uid != caller.uid:
+            logger.warning("denied: uid %d acting on job %d of uid %d", caller.uid, job_id, job.uid)
+            raise PermissionDenied(DENIED)
+        return job
+
+    def pending_order(self) -> list[Job]:
+        pending = [j for j in self.jobs.values() if j.state == S.PENDING]
+        pending.sort(key=lambda j: (-j.priority, j.submit_time, j.job_id))
+        return pending
+
+    def partitions_of(self, node: str) -> list[str]:
+        return [
+            p.name for p in self.partitions.values() if p.all_nodes or node in p.nodes
+        ]
+
+    # ------------------------------------------------------------ submit
+    def submit(self, job: Job, now: float) -> Job:
+        """Validate and enqueue ``job`` (its ``job_id`` is assigned here)."""
+        req = job.request
+        names = req.partitions or (self.default_partition,)
+        for name in names:
+            if name not in self.partitions:
+                raise InvalidRequest("Invalid partition name specified")
+        for name in (*req.nodelist, *req.exclude):
+            if name not in self.nodes:
+                raise InvalidRequest("Invalid node name specified")
+        if req.nodelist and len(req.nodelist) > req.nodes:
+            req = dataclasses.replace(req, nodes=len(req.nodelist))
+            job.request = req
+        parts = [self.partitions[n] for n in names]
+        if not any(feasible(req, p, self.nodes) for p in parts):
+            raise InvalidRequest(NOT_AVAILABLE)
+        for p in parts:
+            if p.max_time >= 0 and req.time_limit > p.max_time:
+                raise InvalidRequest("Requested time limit is invalid (missing or exceeds some limit)")
+        job.job_id = self.next_job_id
+        self.next_job_id += 1
+        job.submit_time = now
+        job.state = S.PENDING
+        job.partition = ",".join(names)
+        job.priority = max(0, 10000 - job.nice)
+        job.reason = "JobHeldUser" if job.hold else "None"
+        job.story.append((now, "", "PENDING", "submitted"))
+        self.jobs[job.job_id] = job
+        self._dirty(job)
+        self.need_schedule = True
+        logger.info("job %d submitted by %s (%s)", job.job_id, job.user, job.name)
+        return job
+
+    # ------------------------------------------------------------ user actions
+    def cancel(
+        self, job_id: int, caller: Caller, now: float, signal: int = 0, batch_only: bool = False
+    ) -> list[Order]:
+        job = self._own(job_id, caller)
+        if job.is_final or job.state == S.COMPLETING:
+            raise Conflict(ALREADY_DONE)
+        if signal:
+            if job.state != S.RUNNING:
+                raise Conflict("Job is pending execution" if job.state == S.PENDING else ALREADY_DONE)
+            return [
+                SignalOrder(n, job.job_id, job.attempt, signal, batch_only)
+                for n in (job.nodes[:1] if batch_only else job.nodes)
+            ]
+        if job.state in (S.PENDING, S.REQUEUED):
+            if job.state == S.REQUEUED and job.pending_nodes:
+                job.final_state = S.CANCELLED
+                self._dirty(job)
+                return []
+            transition(job, S.CANCELLED, now, f"cancelled by {caller.user}")
+            job.end_time = now
+            job.reason = "None"
+            self._dirty(job)
+            self.need_schedule = True
+            return []
+        return self._stop(job, S.CANCELLED, "cancelled", now)
+
+    def hold(self, job_id: int, caller: Caller, now: float) -> None:
+        job = self._own(job_id, caller)
+        if job.state != S.PENDING:
+            raise Conflict(NOT_PENDING)
+        job.hold = True
+        job.priority = 0
+        job.reason = "JobHeldAdmin" if caller.admin and caller.uid != job.uid else "JobHeldUser"
+        self._dirty(job)
+
+    def release(self, job_id: int, caller: Caller, now: float) -> None:
+        job = self._own(job_id, caller)
+        if job.state != S.PENDING:
+            raise Conflict(NOT_PENDING)
+        if job.reason == "JobHeldAdmin" and not caller.admin:
+            raise PermissionDenied(DENIED)
+        job.hold = False
+        job.priority = max(0, 10000 - job.nice)
+        job.reason = "None"
+        self._dirty(job)
+        self.need_schedule = True
+
+    def requeue(self, job_id: int, caller: Caller, now: float, hold: bool = False) -> list[Order]:
+        job = self._own(job_id, caller)
+        if job.state not in (S.RUNNING,):
+            if job.is_final or job.state == S.COMPLETING:
+                raise Conflict(ALREADY_DONE)
+            raise Conflict("Job is pending execution")
+        orders = self._stop(job, S.PENDING, "requeue", now)
+        if hold:
+            job.hold = True
+        return orders
+
+    def update_job(self, job_id: int, caller: Caller, fields: dict[str, Any], now: float) -> None:
+        job = self._own(job_id, caller)
+        if job.state != S.PENDING:
+            raise Conflict(NOT_PENDING)
+        changes: dict[str, Any] = {}
+        for key, value in fields.items():
+            k = key.lower()
+            if k == "timelimit":
+                changes["time_limit"] = int(value)
+            elif k == "partition":
+                names = tuple(p for p in str(value).split(",") if p)
+                if not names or any(n not in self.partitions for n in names):
+                    raise InvalidRequest("Invalid partition name specified")
+                changes["partitions"] = names
+            elif k in ("name", "jobname"):
+                job.name = str(value)
+            elif k == "nice":
+                nice = int(value)
+                if nice < 0 and not caller.admin:
+                    raise PermissionDenied(DENIED)
+                job.nice = nice
+                job.priority = 0 if job.hold else max(0, 10000 - nice)
+            elif k == "comment":
+                job.comment = str(value)
+            else:
+                raise InvalidRequest(f"Update of {key} is not supported")
+        if changes:
+            req = dataclasses.replace(job.request, **changes)
+            parts = [self.partitions[n] for n in (req.partitions or (self.default_partition,))]
+            if not any(feasible(req, p, self.nodes) for p in parts):
+                raise InvalidRequest(NOT_AVAILABLE)
+            for p in parts:
+                if p.max_time >= 0 and req.time_limit > p.max_time:
+                    raise InvalidRequest("Requested time limit is invalid (missing or exceeds some limit)")
+            job.request = req
+            if "partitions" in changes:
+                job.partition = ",".join(req.partitions)
+        self._dirty(job)
+        self.need_schedule = True
+
+    # ------------------------------------------------------------ node admin
+    def update_node(
+        self, names: list[str], state: str, reason: str, caller: Caller, now: float
+    ) -> list[Order]:
+        if not caller.admin:
+            raise PermissionDenied(DENIED)
+        for name in names:
+            if name not in self.nodes:
+                raise NotFound("Invalid node name specified")
+        state = state.upper()
+        if state not in ("DRAIN", "RESUME", "UNDRAIN", "IDLE", "DOWN"):
+            raise InvalidRequest("Invalid node state specified")
+        if state in ("DRAIN", "DOWN") and not reason:
+            raise InvalidRequest(
+                "You must specify a reason when DOWNING or DRAINING a node. Request denied"
+            )
+        orders: list[Order] = []
+        for name in names:
+            node = self.nodes[name]
+            if state == "DRAIN":
+                node.drain, node.reason = True, reason
+                node.reason_time, node.reason_user = now, caller.user
+            elif state in ("RESUME", "UNDRAIN", "IDLE"):
+                node.drain, node.reason, node.down_reason = False, "", ""
+                node.reason_time, node.reason_user = 0.0, ""
+            elif state == "DOWN":
+                node.drain, node.reason = True, reason
+                node.reason_time, node.reason_user = now, caller.user
+                orders.extend(self._node_failed(node, now, f"node {name} set DOWN: {reason}"))
+                node.down_reason = reason
+            self.dirty_nodes.add(name)
+        self.need_schedule = True
+        return orders
+
+    # ------------------------------------------------------------ agents
+    def node_hello(
+        self,
+        name: str,
+        report: NodeReport,
+        running: Iterable[tuple[int, int]],
+        finished: Iterable[tuple[int, int]],
+        now: float,
+    ) -> list[Order]:
+        """An agent (re)connected. Reconcile what it runs with what we believe."""
+        node = self.nodes.get(name)
+        if node is None:
+            if not self.accept_unknown_nodes:
+                raise PermissionDenied(f"node {name} is not in the configuration")
+            node = self.nodes[name] = Node(name)
+        node.cpus, node.mem_mb = report.cpus, report.mem_mb
+        node.gpus = list(report.gpus)
+        node.info = dict(report.info)
+        node.up = node.connected = node.ever_registered = True
+        node.last_seen = node.registered_time = now
+        if node.down_reason == "Not responding":
+            node.down_reason = ""
+        self.dirty_nodes.add(name)
+        self.need_schedule = True
+        orders: list[Order] = []
+        running_set = set(running)
+        finished_set = set(finished)
+        for job_id, attempt in running_set:
+            job = self.jobs.get(job_id)
+            current = (
+                job is not None
+                and job.attempt == attempt
+                and name in job.alloc
+                and job.state in (S.RUNNING, S.COMPLETING, S.REQUEUED)
+            )
+            if not current:
+                orders.append(KillOrder(name, job_id, attempt, "stale"))
+            elif job is not None and job.state in (S.COMPLETING, S.REQUEUED):
+                orders.append(KillOrder(name, job_id, attempt, "cancelled"))
+        for job in self.jobs.values():
+            if name not in job.alloc or name not in job.pending_nodes:
+                continue
+            ref = (job.job_id, job.attempt)
+            if ref in running_set or ref in finished_set:
+                continue
+            if job.state == S.RUNNING:
+                # Committed as started but the agent never got (or lost) the launch:
+                # send it again; the agent starts each attempt at most once.
+                orders.append(LaunchOrder(name, job.job_id, job.attempt, job.nodes.index(name)))
+            else:
+                orders.extend(self._part_ended(job, name, now))
+        return orders
+
+    def node_heartbeat(self, name: str, gpus: tuple[Gpu, ...] | None, now: float) -> None:
+        node = self.nodes.get(name)
+        if node is None:
+            return
+        node.last_seen = now
+        if gpus is not None:
+            node.gpus = list(gpus)
+
+    def node_disconnected(self, name: str, now: float) -> None:
+        """The stream broke. Silence, not death: the timeout decides."""
+        node = self.nodes.get(name)
+        if node is not None:
+            node.connected = False
+
+    def tick(self, now: float) -> list[Order]:
+        """Periodic checks: node timeouts, forgetting old finished jobs."""
+        orders: list[Order] = []
+        for node in self.nodes.values():
+            if node.up and now - node.last_seen > self.node_timeout:
+                logger.warning("node %s not responding for %.1fs", node.name, now - node.last_seen)
+                node.up = False
+                node.connected = False
+                node.down_reason = "Not responding"
+                node.reason_time = now
+                self.dirty_nodes.add(node.name)
+                orders.extend(self._node_failed(node, now, f"node {node.name} not responding"))
+                self.need_schedule = True
+        old = [
+            j.job_id
+            for j in self.jobs.values()
+            if j.is_final and j.end_time and now - j.end_time > self.finished_keep
+        ]
+        for job_id in old:
+            del self.jobs[job_id]
+        return orders
+
+    def job_started(self, name: str, job_id: int, attempt: int, now: float) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or job.attempt != attempt:
+            return
+        logger.debug("job %d attempt %d running on %s", job_id, attempt, name)
+
+    def job_exited(
+        self,
+        name: str,
+        job_id: int,
+        attempt: int,
+        exit_code: int,
+        signal: int,
+        reason: str,
+        now: float,
+    ) -> list[Order]:
+        """An attempt's processes on ``name`` are gone. Always acknowledged after commit."""
+        orders: list[Order] = [AckExit(name, job_id, attempt)]
+        job = self.jobs.get(job_id)
+        if job is None or job.attempt != attempt or name not in job.pending_nodes:
+            logger.info("job %d attempt %d exit on %s: stale, ignored", job_id, attempt, name)
+            return orders
+        if job.state == S.RUNNING and name == job.batch_host:
+            job.exit_code, job.exit_signal = exit_code, signal
+            final = _final_state(exit_code, signal, reason)
+            job.reason = _final_reason(final, reason)
+            rest = [n for n in job.pending_nodes if n != name]
+            if rest:
+                transition(job, S.COMPLETING, now, f"batch script ended ({final})")
+                job.final_state = final
+                orders.extend(KillOrder(n, job.job_id, job.attempt, "completed") for n in rest)
+            else:
+                job.final_state = final
+        elif job.state == S.COMPLETING and name == job.batch_host and not job.exit_code:
+            job.exit_code, job.exit_signal = exit_code, signal
+            if job.final_state == S.CANCELLED and reason == "timeout":
+                job.final_state = S.TIMEOUT
+        orders.extend(self._part_ended(job, name, now))
+        return orders
+
+    # ------------------------------------------------------------ scheduling
+    def schedule(self, now: float) -> list[Order]:
+        """Start whatever can start now; record reasons for the rest."""
+        self.need_schedule = False
+        pending = self.pending_order()
+        if not pending:
+            return []
+        decisions, reasons = schedule(pending, self.nodes, self.partitions, self.default_partition)
+        orders: list[Order] = []
+        for d in decisions:
+            job = self.jobs[d.job_id]
+            transition(job, S.RUNNING, now, f"allocated {','.join(p.node for p in d.placements)}")
+            job.partition = d.partition
+            job.alloc = {
+                p.node: {"cpus": p.cpus, "mem_mb": p.mem_mb, "gpus": list(p.gpus)}
+                for p in d.placements
+            }
+            job.pending_nodes = [p.node for p in d.placements]
+            job.start_time = now
+            job.end_time = 0.0
+            job.reason = "None"
+            job.final_state = ""
+            part = self.partitions[d.partition]
+            limit = job.request.time_limit
+            job.time_limit = part.default_time if limit == 0 else limit
+            if part.max_time >= 0 and (job.time_limit < 0 or job.time_limit > part.max_time):
+                job.time_limit = part.max_time
+            if self.path_resolver is not None:
+                job.stdout_path, job.stderr_path = self.path_resolver(job)
+            self._dirty(job)
+            orders.extend(
+                LaunchOrder(p.node, job.job_id, job.attempt, i) for i, p in enumerate(d.placements)
+            )
+        for job_id, reason in reasons.items():
+            job = self.jobs[job_id]
+            if job.reason != reason:
+                job.reason = reason
+                self._dirty(job)
+        return orders
+
+    # ------------------------------------------------------------ internals
+    def _stop(self, job: Job, final: JobState, why: str, now: float) -> list[Order]:
+        """Order every node of a running job to kill its part; finish when all confirm."""
+        if final == S.PENDING:
+            transition(job, S.REQUEUED, now, why)
+        else:
+            transition(job, S.COMPLETING, now, why)
+        job.final_state = str(final)
+        self._dirty(job)
+        return [KillOrder(n, job.job_id, job.attempt, why) for n in job.pending_nodes]
+
+    def _node_failed(self, node: Node, now: float, why: str) -> list[Order]:
+        orders: list[Order] = []
+        for job_id in list(node.jobs):
+            job = self.jobs.get(job_id)
+            if job is None:
+                node.release(job_id)
+                continue
+            if job.state == S.RUNNING:
+                if job.request.requeue:
+                    orders.extend(self._stop(job, S.PENDING, why, now))
+                    job.reason = "None"
+                else:
+                    orders.extend(self._stop(job, S.NODE_FAIL, why, now))
+                    job.reason = "NodeDown"
+            # the dead node's part counts as ended: its processes are fenced off by
+            # the attempt number if the node ever comes back
+            orders.extend(self._part_ended(job, node.name, now))
+        return orders
+
+    def _part_ended(self, job: Job, name: str, now: float) -> list[Order]:
+        if name in job.pending_nodes:
+            job.pending_nodes.remove(name)
+        node = self.nodes.get(name)
+        if node is not None:
+            node.release(job.job_id)
+        self._dirty(job)
+        self.need_schedule = True
+        if job.pending_nodes:
+            return []
+        if job.state in (S.RUNNING, S.COMPLETING):
+            final = JobState(job.final_state or S.COMPLETED)
+            transition(job, final, now, "all nodes ended")
+            job.end_time = now
+            if final == S.CANCELLED:
+                job.reason = "None"
+        elif job.state == S.REQUEUED:
+            if job.final_state == S.CANCELLED:
+                transition(job, S.CANCELLED, now, "cancelled while requeueing")
+                job.end_time = now
+                return []
+            transition(job, S.PENDING, now, "requeued")
+            job.attempt += 1
+            job.alloc = {}
+            job.start_time = 0.0
+            job.exit_code = job.exit_signal = 0
+            job.final_state = ""
+            if job.hold:
+                job.reason = "JobHeldUser"
+                job.priority = 0
+        return []
+
+    def validate(self) -> None:
+        """Invariants, checked by tests after every step."""
+        for node in self.nodes.values():
+            node.validate()
+            for job_id in node.jobs:
+                job = self.jobs.get(job_id)
+                assert job is not None and job.state in ACTIVE_STATES, (
+                    f"{node.name} holds resources for job {job_id} in {job and job.state}"
+                )
+        for job in self.jobs.values():
+            if job.state == S.RUNNING:
+                for name in job.pending_nodes:
+                    assert job.job_id in self.nodes[name].jobs, f"job {job.job_id} lost {name}"
+            if job.state in FINAL_STATES:
+                assert not job.pending_nodes, f"final job {job.job_id} still on nodes"
+
+
+def _final_state(exit_code: int, signal: int, reason: str) -> JobState:
+    if reason == "timeout":
+        return S.TIMEOUT
+    if reason == "cancelled":
+        return S.CANCELLED
+    if reason == "oom":
+        return S.OUT_OF_MEMORY
+    if reason == "launch_failed":
+        return S.FAILED
+    if exit_code == 0 and signal == 0:
+        return S.COMPLETED
+    return S.FAILED
+
+
+def _final_reason(state: JobState, reason: str) -> str:
+    if state == S.FAILED:
+        return "JobLaunchFailure" if reason == "launch_failed" else "NonZeroExitCode"
+    if state == S.TIMEOUT:
+        return "TimeLimit"
+    if state == S.OUT_OF_MEMORY:
+        return "OutOfMemory"
+    return "None"

@@ -1,0 +1,243 @@
+"""The controller's event-loop shell around the pure :class:`Cluster`.
+
+One writer: every change is made by a method of the Cluster on the event loop, then
+:meth:`Controller.commit` waits until the change is in the database. A single
+committer task takes whatever is dirty, schedules, writes it all in one transaction
+(group commit) on a dedicated thread, then wakes the waiting RPCs and only then
+sends the resulting orders to agents. An order is never sent for a change that
+could still be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gsched.common.config import Config
+from gsched.controller import convert
+from gsched.controller.cluster import (
+    AckExit,
+    Cluster,
+    KillOrder,
+    LaunchOrder,
+    Order,
+    SignalOrder,
+)
+from gsched.controller.scheduler import Partition
+from gsched.controller.store import Store, job_to_row, node_to_row
+from gsched.protos import gsched_pb2 as pb
+
+__all__ = ["AgentSession", "Controller", "partitions_from_config"]
+
+logger = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+
+def partitions_from_config(cfg: Config) -> list[Partition]:
+    from gsched.common import hostlist
+
+    parts = []
+    for p in cfg.partitions:
+        all_nodes = p.nodes.upper() == "ALL"
+        parts.append(
+            Partition(
+                name=p.name,
+                nodes=() if all_nodes else tuple(hostlist.expand(p.nodes)),
+                all_nodes=all_nodes,
+                default=p.default,
+                default_time=p.default_time,
+                max_time=p.max_time,
+                max_nodes=p.max_nodes,
+                state=p.state,
+            )
+        )
+    return parts
+
+
+@dataclasses.dataclass
+class AgentSession:
+    """One connected agent's outgoing queue (``None`` closes the stream)."""
+
+    node: str
+    peer: str
+    queue: asyncio.Queue[pb.ControllerMessage | None]
+
+
+class Controller:
+    """Holds the Cluster, the store, the agent sessions and the committer."""
+
+    def __init__(self, cfg: Config, clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        parts = partitions_from_config(cfg)
+        default = next((p.name for p in parts if p.default), None)
+        default = default or (parts[0].name if parts else cfg.controller.default_partition)
+        self.cluster = Cluster(
+            parts,
+            default,
+            accept_unknown_nodes=cfg.controller.accept_unknown_nodes,
+            node_timeout=cfg.controller.node_timeout,
+            path_resolver=convert.resolve_paths,
+        )
+        self.store = Store(cfg.database_url)
+        self.sessions: dict[str, AgentSession] = {}
+        self.started = self.clock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")
+        self._wake = asyncio.Event()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._outbox: list[Order] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.failed: BaseException | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def recover(self) -> None:
+        now = self.clock()
+        self.store.load(self.cluster, keep_finished_since=now - self.cluster.finished_keep)
+        for node in self.cluster.nodes.values():
+            node.connected = False
+            node.last_seen = now  # node_timeout's grace to reconnect
+        running = sum(1 for j in self.cluster.jobs.values() if j.state == "RUNNING")
+        logger.info(
+            "recovered %d jobs (%d running), %d nodes; next job id %d",
+            len(self.cluster.jobs),
+            running,
+            len(self.cluster.nodes),
+            self.cluster.next_job_id,
+        )
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._committer(), name="committer"))
+        self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
+
+    async def stop(self) -> None:
+        # Flush what is dirty, then stop the background tasks.
+        if self.failed is None:
+            await self.commit()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for s in list(self.sessions.values()):
+            s.queue.put_nowait(None)
+        self._executor.shutdown(wait=True)
+        self.store.close()
+
+    # ------------------------------------------------------------ commit
+    async def commit(self, orders: list[Order] | None = None) -> None:
+        """Wait until every change made so far is durable; then ``orders`` are sent."""
+        if self.failed is not None:
+            raise RuntimeError("controller store failed") from self.failed
+        if orders:
+            self._outbox.extend(orders)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        self._wake.set()
+        await fut
+
+    def enqueue(self, orders: list[Order]) -> None:
+        """Send ``orders`` after the next commit, without waiting for it."""
+        self._outbox.extend(orders)
+        self._wake.set()
+
+    async def _committer(self) -> None:
+        loop = asyncio.get_running_loop()
+        cluster = self.cluster
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if cluster.need_schedule:
+                self._outbox.extend(cluster.schedule(self.clock()))
+            jobs = [job_to_row(cluster.jobs[i]) for i in cluster.dirty_jobs if i in cluster.jobs]
+            nodes = [
+                node_to_row(cluster.nodes[n]) for n in cluster.dirty_nodes if n in cluster.nodes
+            ]
+            cluster.dirty_jobs.clear()
+            cluster.dirty_nodes.clear()
+            waiters, self._waiters = self._waiters, []
+            outbox, self._outbox = self._outbox, []
+            if jobs or nodes:
+                try:
+                    await loop.run_in_executor(
+                        self._executor, self.store.write, jobs, nodes, cluster.next_job_id
+                    )
+                except Exception as exc:
+                    # Memory is now ahead of the database: stop rather than act on it.
+                    logger.critical("store write failed, stopping: %s", exc)
+                    self.failed = exc
+                    for w in waiters:
+                        if not w.done():
+                            w.set_exception(RuntimeError("store write failed"))
+                    raise
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+            for order in outbox:
+                self._dispatch(order)
+            if cluster.need_schedule:
+                self._wake.set()
+
+    async def _ticker(self) -> None:
+        interval = min(1.0, self.cfg.controller.node_timeout / 4)
+        while True:
+            await asyncio.sleep(interval)
+            orders = self.cluster.tick(self.clock())
+            if orders or self.cluster.dirty_nodes or self.cluster.dirty_jobs:
+                self.enqueue(orders)
+
+    # ------------------------------------------------------------ orders
+    def _dispatch(self, order: Order) -> None:
+        session = self.sessions.get(order.node)
+        if session is None:
+            logger.info("order for %s dropped (not connected): %s", order.node, order)
+            return
+        msg = self._message(order)
+        if msg is not None:
+            session.queue.put_nowait(msg)
+
+    def _message(self, order: Order) -> pb.ControllerMessage | None:
+        ref = pb.AttemptRef(job_id=order.job_id, attempt=order.attempt)
+        if isinstance(order, AckExit):
+            return pb.ControllerMessage(exit_ack=pb.ExitAck(ref=ref))
+        if isinstance(order, KillOrder):
+            return pb.ControllerMessage(kill=pb.KillJob(ref=ref, reason=order.reason))
+        if isinstance(order, SignalOrder):
+            return pb.ControllerMessage(
+                signal=pb.SignalJob(ref=ref, signal=order.signal, batch_only=order.batch_only)
+            )
+        assert isinstance(order, LaunchOrder)
+        job = self.cluster.jobs.get(order.job_id)
+        if job is None or job.attempt != order.attempt or order.node not in job.alloc:
+            return None
+        spec = pb.JobSpec.FromString(job.spec)
+        launch = pb.Launch(
+            ref=ref,
+            spec=spec,
+            user=job.user,
+            uid=job.uid,
+            gid=job.gid,
+            group=job.group,
+            node_index=order.node_index,
+            partition=job.partition,
+            time_limit=job.time_limit,
+            stdout_path=job.stdout_path,
+            stderr_path=job.stderr_path,
+            cluster_name=self.cfg.cluster_name,
+            ntasks=job.request.ntasks,
+            submit_time=job.submit_time,
+            kill_wait=self.cfg.controller.kill_wait,
+            controller_address=self.cfg.controller.address,
+            batch=order.node_index == 0,
+        )
+        for name, a in job.alloc.items():
+            launch.nodes.add(
+                node=name, indices=a.get("gpus", []), cpus=a.get("cpus", 0),
+                mem_mb=a.get("mem_mb", 0),
+            )
+            node = self.cluster.nodes.get(name)
+            if node is not None and node.info.get("address"):
+                launch.node_addresses[name] = str(node.info["address"])
+        return pb.ControllerMessage(launch=launch)

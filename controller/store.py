@@ -1,0 +1,296 @@
+"""Durable state: SQLAlchemy Core over SQLite (default, WAL) or PostgreSQL.
+
+The controller writes from one dedicated thread, in batches: every change made on
+the event loop is snapshotted into plain rows, and one transaction writes them all
+(group commit). Recovery reads everything back into a :class:`Cluster`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gsched.controller.cluster import Cluster
+from gsched.controller.jobs import Job, JobState, Request
+from gsched.controller.nodes import Gpu, Node
+
+__all__ = ["SCHEMA_VERSION", "Store", "job_to_row", "node_to_row"]
+
+logger = logging.getLogger(__name__)
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+jobs_t = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("job_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("uid", sa.Integer, nullable=False),
+    sa.Column("gid", sa.Integer, nullable=False),
+    sa.Column("grp", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("partition", sa.String(256), nullable=False),
+    sa.Column("priority", sa.BigInteger, nullable=False),
+    sa.Column("nice", sa.Integer, nullable=False),
+    sa.Column("hold", sa.Boolean, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("submit_time", sa.Float, nullable=False),
+    sa.Column("start_time", sa.Float, nullable=False),
+    sa.Column("end_time", sa.Float, nullable=False),
+    sa.Column("time_limit", sa.BigInteger, nullable=False),
+    sa.Column("exit_code", sa.Integer, nullable=False),
+    sa.Column("exit_signal", sa.Integer, nullable=False),
+    sa.Column("final_state", sa.String(16), nullable=False),
+    sa.Column("stdout_path", sa.Text, nullable=False),
+    sa.Column("stderr_path", sa.Text, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("request", sa.Text, nullable=False),  # JSON of Request
+    sa.Column("alloc", sa.Text, nullable=False),  # JSON, allocation order kept
+    sa.Column("pending_nodes", sa.Text, nullable=False),  # JSON list
+    sa.Column("spec", sa.LargeBinary, nullable=False),  # serialized gsched.v1.JobSpec
+)
+
+nodes_t = sa.Table(
+    "nodes",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("cpus", sa.Integer, nullable=False),
+    sa.Column("mem_mb", sa.BigInteger, nullable=False),
+    sa.Column("gpus", sa.Text, nullable=False),  # JSON list
+    sa.Column("ever_registered", sa.Boolean, nullable=False),
+    sa.Column("up", sa.Boolean, nullable=False),
+    sa.Column("drain", sa.Boolean, nullable=False),
+    sa.Column("down_reason", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("reason_time", sa.Float, nullable=False),
+    sa.Column("reason_user", sa.String(64), nullable=False),
+    sa.Column("info", sa.Text, nullable=False),
+)
+
+meta_t = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+def job_to_row(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "user": job.user,
+        "uid": job.uid,
+        "gid": job.gid,
+        "grp": job.group,
+        "name": job.name,
+        "state": str(job.state),
+        "reason": job.reason,
+        "partition": job.partition,
+        "priority": job.priority,
+        "nice": job.nice,
+        "hold": job.hold,
+        "attempt": job.attempt,
+        "submit_time": job.submit_time,
+        "start_time": job.start_time,
+        "end_time": job.end_time,
+        "time_limit": job.time_limit,
+        "exit_code": job.exit_code,
+        "exit_signal": job.exit_signal,
+        "final_state": job.final_state,
+        "stdout_path": job.stdout_path,
+        "stderr_path": job.stderr_path,
+        "comment": job.comment,
+        "request": json.dumps(job.request.to_dict()),
+        "alloc": json.dumps(list(job.alloc.items())),
+        "pending_nodes": json.dumps(job.pending_nodes),
+        "spec": job.spec,
+    }
+
+
+def row_to_job(row: Any) -> Job:
+    m = row._mapping
+    return Job(
+        job_id=m["job_id"],
+        user=m["user"],
+        uid=m["uid"],
+        gid=m["gid"],
+        group=m["grp"],
+        name=m["name"],
+        request=Request.from_dict(json.loads(m["request"])),
+        spec=bytes(m["spec"]),
+        submit_time=m["submit_time"],
+        state=JobState(m["state"]),
+        reason=m["reason"],
+        partition=m["partition"],
+        priority=m["priority"],
+        nice=m["nice"],
+        hold=m["hold"],
+        attempt=m["attempt"],
+        start_time=m["start_time"],
+        end_time=m["end_time"],
+        time_limit=m["time_limit"],
+        exit_code=m["exit_code"],
+        exit_signal=m["exit_signal"],
+        final_state=m["final_state"],
+        stdout_path=m["stdout_path"],
+        stderr_path=m["stderr_path"],
+        comment=m["comment"],
+        alloc=dict((k, v) for k, v in json.loads(m["alloc"])),
+        pending_nodes=list(json.loads(m["pending_nodes"])),
+    )
+
+
+def node_to_row(node: Node) -> dict[str, Any]:
+    return {
+        "name": node.name,
+        "cpus": node.cpus,
+        "mem_mb": node.mem_mb,
+        "gpus": json.dumps([g.__dict__ for g in node.gpus]),
+        "ever_registered": node.ever_registered,
+        "up": node.up,
+        "drain": node.drain,
+        "down_reason": node.down_reason,
+        "reason": node.reason,
+        "reason_time": node.reason_time,
+        "reason_user": node.reason_user,
+        "info": json.dumps(node.info),
+    }
+
+
+class Store:
+    """The database behind the controller. All methods are blocking; call from one thread."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = _engine(url)
+        self._lock = threading.Lock()
+        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(meta_t.c.value).where(meta_t.c.key == "schema")).first()
+            if row is None:
+                conn.execute(sa.insert(meta_t).values(key="schema", value=str(SCHEMA_VERSION)))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise RuntimeError(f"database schema {row[0]} is newer than this gsched")
+
+    def write(
+        self,
+        jobs: Iterable[dict[str, Any]],
+        nodes: Iterable[dict[str, Any]],
+        next_job_id: int,
+    ) -> None:
+        """Upsert the given rows and the job id counter in one transaction."""
+        jobs, nodes = list(jobs), list(nodes)
+        with self._lock, self.engine.begin() as conn:
+            if jobs:
+                conn.execute(_upsert(self.engine, jobs_t, "job_id", jobs[0].keys()), jobs)
+            if nodes:
+                conn.execute(_upsert(self.engine, nodes_t, "name", nodes[0].keys()), nodes)
+            conn.execute(
+                _upsert(self.engine, meta_t, "key", ["key", "value"]),
+                [{"key": "next_job_id", "value": str(next_job_id)}],
+            )
+
+    def load(self, cluster: Cluster, keep_finished_since: float) -> None:
+        """Rebuild ``cluster`` from the database: active jobs, recent finished ones, nodes."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(meta_t.c.value).where(meta_t.c.key == "next_job_id")
+            ).first()
+            max_id = conn.execute(sa.select(sa.func.max(jobs_t.c.job_id))).scalar() or 0
+            cluster.next_job_id = max(int(row[0]) if row else 1, max_id + 1)
+            for r in conn.execute(sa.select(nodes_t)):
+                m = r._mapping
+                node = cluster.nodes.setdefault(m["name"], Node(m["name"]))
+                node.cpus, node.mem_mb = m["cpus"], m["mem_mb"]
+                node.gpus = [Gpu(**g) for g in json.loads(m["gpus"])]
+                node.ever_registered = m["ever_registered"]
+                node.drain, node.down_reason = m["drain"], m["down_reason"]
+                node.reason, node.reason_time = m["reason"], m["reason_time"]
+                node.reason_user = m["reason_user"]
+                node.info = json.loads(m["info"])
+                # Agents reconnect after a controller restart; until they do the node
+                # is up-but-unconnected and gets node_timeout's grace (set by main).
+                node.up = m["up"]
+            query = sa.select(jobs_t).where(
+                sa.or_(
+                    jobs_t.c.state.in_(["PENDING", "RUNNING", "COMPLETING", "REQUEUED"]),
+                    jobs_t.c.end_time >= keep_finished_since,
+                )
+            )
+            for r in conn.execute(query):
+                job = row_to_job(r)
+                cluster.jobs[job.job_id] = job
+                for name in job.pending_nodes:
+                    node = cluster.nodes.setdefault(name, Node(name))
+                    a = job.alloc.get(name, {})
+                    node.jobs[job.job_id] = (a.get("cpus", 0), a.get("mem_mb", 0), tuple(a.get("gpus", ())))
+        cluster.need_schedule = True
+
+    def history(
+        self,
+        job_ids: list[int],
+        uids: list[int] | None,
+        states: list[str],
+        start_after: float,
+        end_before: float,
+        limit: int,
+    ) -> list[Job]:
+        q = sa.select(jobs_t)
+        if job_ids:
+            q = q.where(jobs_t.c.job_id.in_(job_ids))
+        if uids is not None:
+            q = q.where(jobs_t.c.uid.in_(uids))
+        if states:
+            q = q.where(jobs_t.c.state.in_(states))
+        if start_after:
+            q = q.where(sa.or_(jobs_t.c.end_time == 0, jobs_t.c.end_time >= start_after))
+        if end_before:
+            q = q.where(jobs_t.c.submit_time <= end_before)
+        q = q.order_by(jobs_t.c.job_id)
+        if limit:
+            q = q.limit(limit)
+        with self._lock, self.engine.connect() as conn:
+            return [row_to_job(r) for r in conn.execute(q)]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _upsert(engine: Engine, table: sa.Table, key: str, columns: Iterable[str]) -> Any:
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    else:  # pragma: no cover - other databases are not supported
+        raise RuntimeError(f"unsupported database {engine.dialect.name}")
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[key],
+        set_={c: stmt.excluded[c] for c in columns if c != key},
+    )
