@@ -191,6 +191,9 @@ class FakeBackend:
         )
         self._product = product
         self._memory_mb = memory
+        self._uuids = [
+            "GPU-" + str(uuid.uuid5(uuid.NAMESPACE_OID, f"{node_name}/{i}")) for i in range(count)
+        ]
 
     def _read_faults(self) -> dict[int, dict[str, Any]]:
         if not self.faults_path:
@@ -219,7 +222,7 @@ class FakeBackend:
             samples.append(
                 GpuSample(
                     index=index,
-                    uuid="GPU-" + str(uuid.uuid5(uuid.NAMESPACE_OID, f"{self.node_name}/{index}")),
+                    uuid=self._uuids[index],
                     name=self._product,
                     type=self.gpu_type,
                     memory_mb=self._memory_mb,
@@ -431,8 +434,12 @@ def detect(spec: str, *, node_name: str = "") -> GpuBackend:
         return FakeBackend(int(fake.group(1)), fake.group(2) or "a100", node_name=node_name)
     if spec not in ("auto", "nvml"):
         raise GpuError(f"invalid gpus setting {spec!r}: expected auto, nvml, none or fake:N[:TYPE]")
-    import pynvml
-
+    try:
+        import pynvml
+    except ImportError as exc:  # nvidia-ml-py is a dependency, but a CPU node may lack it
+        if spec == "nvml":
+            raise GpuError("NVML unavailable: nvidia-ml-py is not installed") from exc
+        return NoGpus()
     try:
         return NvmlBackend()
     except pynvml.NVMLError as exc:

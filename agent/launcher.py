@@ -3,15 +3,18 @@
 Every attempt lives in ``<state_dir>/jobs/<job_id>.<attempt>/`` (mode 0755, owned
 by the agent's user)::
 
-    launch.json   what the wrapper runs (argv, env, cwd, ids, output files, limits);
-                  written before the wrapper starts; ``"batch": false`` marks a
-                  placeholder (a non-batch node of a multi-node job: no process)
+    launch.json   what the wrapper runs (argv, env, cwd, ids, output files,
+                  limits), mode 0600, written before the wrapper starts;
+                  ``"batch": false`` marks a placeholder (a non-batch node of a
+                  multi-node job: no process until steps exist)
     script        the batch script, mode 0700, owned by the job's user
     wrapper.log   the wrapper's own stdout/stderr (not the job's)
     wrapper.pid   {"pid", "create_time"} of the wrapper (psutil's create_time)
-    script.pid    {"pid", "pgid"} of the batch script (its process group)
+    script.pid    {"pid", "pgid", "create_time"} of the batch script
     kill_reason   why the launcher sent SIGTERM (cancelled, requeue, stale, ...)
-    exit.json     {"exit_code", "signal", "reason", "end_time", "message"}: the end
+    exit.json     {"exit_code", "signal", "reason", "end_time", "message",
+                  "start_time"}: the end (written by the wrapper, or by the
+                  launcher for launch failures, placeholders and lost wrappers)
     acked         the controller acknowledged the exit; the directory is pruned
                   ``keep_acked_s`` later
 
@@ -155,8 +158,8 @@ def build_environment(
       from the login shell cannot hand it GPUs that belong to other jobs.
     * ``SLURM_NTASKS``/``SLURM_NPROCS`` are always set (``msg.ntasks``, else the
       spec's, else one per node); SLURM omits them without ``-n``.
-    * ``SLURM_RESTART_COUNT`` only from the first requeue on, as SLURM does;
-      ``GSCHED_RESTART_COUNT`` always.
+    * ``SLURM_RESTART_COUNT`` is always set (``0`` on the first attempt), like
+      ``GSCHED_RESTART_COUNT``; SLURM sets it only from the first requeue on.
     * ``MASTER_ADDR`` (first node's address) and ``MASTER_PORT`` (``20000 +
       job_id % 20000``) for PyTorch, unless exported by the submitter.
 
@@ -231,8 +234,7 @@ def build_environment(
     set_("SLURM_LOCALID", "0")
     set_("SLURM_NODEID", str(index))
     set_("SLURMD_NODENAME", node_name)
-    if attempt > 0:
-        set_("SLURM_RESTART_COUNT", str(attempt))
+    set_("SLURM_RESTART_COUNT", str(attempt))
     set_("SLURM_JOB_USER", msg.user)
     set_("SLURM_JOB_UID", str(msg.uid))
     set_("SLURM_JOB_GID", str(msg.gid))
@@ -458,7 +460,9 @@ class Launcher:
             return self._spawn(msg, d)
         except _LaunchFailed as exc:
             return self._record(d, key, 1, 0, "launch_failed", str(exc))
-        except OSError as exc:
+        except Exception as exc:
+            # The directory exists now, so this attempt will never be started again:
+            # the controller must hear that it failed, whatever went wrong here.
             logger.exception("job %d attempt %d: launch failed", *key)
             return self._record(d, key, 1, 0, "launch_failed", f"agent: {exc}")
 
@@ -517,7 +521,8 @@ class Launcher:
             "time_limit": msg.time_limit if msg.time_limit > 0 else -1,
             "kill_wait": kill_wait,
         }
-        write_json_atomic(str(d / "launch.json"), launch)
+        # 0600: the job's environment may hold secrets; only the wrapper reads it.
+        write_json_atomic(str(d / "launch.json"), launch, mode=0o600)
         with open(d / "wrapper.log", "ab") as log:
             popen = subprocess.Popen(
                 [sys.executable, "-I", "-S", WRAPPER, str(d)],

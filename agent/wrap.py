@@ -87,12 +87,12 @@ class LaunchError(Exception):
     """The script could not be started; the message says why."""
 
 
-def write_json_atomic(path: str, data: dict[str, Any]) -> None:
+def write_json_atomic(path: str, data: dict[str, Any], mode: int = 0o644) -> None:
     """Write JSON so readers see the old file or the whole new one, even after a crash."""
     directory = os.path.dirname(path) or "."
     # The pid in the name keeps two writers (launcher and wrapper) apart.
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, json.dumps(data, sort_keys=True).encode() + b"\n")
         os.fsync(fd)
@@ -201,6 +201,10 @@ class Wrapper:
             raise LaunchError(f"wrapper runs as uid {os.getuid()} and cannot run jobs of uid {uid}")
         cwd = str(self.launch.get("cwd") or "/")
         note = ""
+        umask: int | None = None
+        with contextlib.suppress(ValueError):
+            umask = int(env.get("SLURM_UMASK", ""), 8)
+        old_umask = os.umask(umask) if umask is not None else None
         with _as_user(switch, uid, gid, groups):
             try:
                 os.chdir(cwd)
@@ -211,16 +215,16 @@ class Wrapper:
                 fds = self.open_files(cwd)
             finally:
                 os.chdir("/")
+                if old_umask is not None:
+                    os.umask(old_umask)
         out_fd, self.err_fd, in_fd = fds
         if note:
             self.note(note)
         extra: dict[str, Any] = {}
         if switch:
             extra = {"user": uid, "group": gid, "extra_groups": groups}
-        umask = env.get("SLURM_UMASK", "")
-        if umask:
-            with contextlib.suppress(ValueError):
-                extra["umask"] = int(umask, 8)
+        if umask is not None:
+            extra["umask"] = umask
         try:
             self.proc = subprocess.Popen(
                 argv,
@@ -245,7 +249,7 @@ class Wrapper:
         try:
             started = create_time(self.pgid)
         except (OSError, ValueError):
-            started = 0.0  # already gone and reaped? it is our unreaped child: cannot be
+            started = 0.0  # not expected: an unreaped child keeps its /proc entry
         write_json_atomic(
             self.path("script.pid"),
             {"pid": self.proc.pid, "pgid": self.pgid, "create_time": started},

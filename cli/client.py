@@ -70,7 +70,6 @@ class Client:
 
     def __init__(self, address: str, cluster_name: str = "gsched") -> None:
         import grpc
-
         from gsched.protos import gsched_pb2_grpc as rpc
 
         self.address = address

@@ -21,6 +21,18 @@ line that is not blank and not a comment. Words are split like sbatch's
 line. All directive words go through one getopt pass, so ``--nice 5`` (an
 optional argument given separately) is an error, as in sbatch.
 
+Where gsched differs from sbatch, on purpose:
+
+* ``--array``, ``--dependency``, ``--begin``, ``--test-only``, ``--wait``,
+  ``--export-file``, ``--clusters``, ``--nodefile``, ``--bb``/``--bbf``,
+  ``--container`` and ``#SBATCH hetjob`` are refused (``option --X is not
+  supported yet``, exit 1): running the job without them would be wrong.
+* Options that only tune scheduling or accounting (``--qos``, ``--account``,
+  ``--signal``, ``--constraint``, ``--mail-type``, ...) are checked like sbatch
+  checks them and kept raw in ``spec.extra[long name]`` (``""`` for flags).
+* ``--time`` keeps seconds (sbatch rounds ``M:S`` up to whole minutes).
+* A script must be UTF-8 (protobuf strings); ``--mem`` also takes fractions.
+
 Exception tree::
 
     Exception
@@ -51,7 +63,7 @@ _WS = " \t\n\r\v\f"
 _INT_RE = re.compile(r"[ \t\n\r\v\f]*[+-]?[0-9]+\Z")
 _NUM_RE = re.compile(r"[0-9]+\Z")
 _NODES_RE = re.compile(r"[ \t\n\r\v\f]*([+-]?[0-9]+)")
-_GPU_TYPE_RE = re.compile(r"[A-Za-z0-9_.\-]+\Z")
+_GPU_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 _WRAP_HEADER = "#!/bin/sh\n# This script was created by sbatch --wrap.\n\n"
 _GRES_ERROR = "Invalid generic resource (gres) specification"
 _MAIL_TYPES = {
@@ -292,7 +304,8 @@ def _hostlist(option: str, value: str, cwd: str, files: bool) -> str:
         names = hostlist.expand(value)
     except hostlist.HostlistError as exc:
         raise _fail(f"Invalid {option} specification: {exc}", 1) from exc
-    return hostlist.compress(dict.fromkeys(names))
+    # sbatch sends the list sorted and without duplicates (hostlist_uniq)
+    return hostlist.compress(names, sort=True)
 
 
 # ---------------------------------------------------------------- setters
@@ -521,7 +534,7 @@ def _x(
 
 
 _OPTIONS: list[_Opt] = [
-    _Opt("account", "A", REQ, _extra("account")),
+    _x("account", "A"),
     _x("acctg-freq"),
     _Opt("array", "a", REQ, _unsupported("array")),
     _x("batch"),
@@ -616,7 +629,7 @@ _OPTIONS: list[_Opt] = [
     _x("time-min", check=_time_check("--time-min")),
     _x("tmp", check=_size_check("--tmp")),
     _x("uid"),
-    _Opt("usage", "u", NO, _usage, early=True),
+    _Opt("usage", "", NO, _usage, early=True),
     _x("use-min-nodes", has_arg=NO),
     _Opt("verbose", "v", NO, _set_verbose, early=True),
     _Opt("version", "V", NO, _version, early=True),
@@ -712,7 +725,7 @@ accepted and recorded. Not supported yet: --array, --dependency, --begin,
   -Q, --quiet                 print nothing on success
   -v, --verbose               more messages
   -h, --help                  this help
-  -u, --usage                 short usage
+      --usage                 short usage
   -V, --version               version
 
 #SBATCH lines at the top of the script give the same options; SBATCH_* variables
@@ -940,19 +953,24 @@ def _check_memory(st: _State) -> None:
 
 
 def _split_export(value: str) -> list[str]:
-    """Split on commas outside quotes (SLURM's ``find_quote_token``)."""
-    tokens, current, quote = [], [], ""
-    for char in value:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char == ",":
-            tokens.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    tokens.append("".join(current))
+    """Split on commas outside quotes, as SLURM's ``find_quote_token`` does.
+
+    A token wholly inside matching quotes loses them (``"A=1,2"`` -> ``A=1,2``);
+    quotes elsewhere are kept (``A='1,2'`` sets A to ``'1,2'``, as in sbatch).
+    """
+    tokens: list[str] = []
+    start, single, double = 0, False, False
+    for i, char in enumerate(value + ","):
+        if char == "'":
+            single = not single
+        elif char == '"':
+            double = not double
+        elif char == "," and not single and not double:
+            token = value[start:i]
+            if len(token) >= 2 and token[0] in "'\"" and token[-1] == token[0]:
+                token = token[1:-1]
+            tokens.append(token)
+            start = i + 1
     return [t for t in tokens if t]
 
 
@@ -969,8 +987,6 @@ def _environment(export: str | None, environ: Mapping[str, str]) -> tuple[dict[s
             env.update(environ)
         elif "=" in token:
             key, val = token.split("=", 1)
-            if len(val) >= 2 and val[0] == val[-1] and val[0] in "\"'":
-                val = val[1:-1]
             env[key] = val
         elif token in environ:
             env[token] = environ[token]
@@ -1022,6 +1038,8 @@ def _build_spec(
     )
     if st.nodes:
         spec.nodes_min, spec.nodes_max = st.nodes
+    if st.nodelist:  # as sbatch: at least one node per requested host
+        spec.nodes_min = max(spec.nodes_min, len(hostlist.expand(st.nodelist)))
     if st.mem is not None:  # --mem wins over --mem-per-cpu, as in slurm_opt_create_job_desc
         spec.mem_mb = st.mem
         spec.mem_whole_node = st.mem == 0
@@ -1097,7 +1115,10 @@ def parse_submission(
         else:
             label, default_name = "stdin", "sbatch"
             source = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
-            data = source.read(MAX_SCRIPT_SIZE + 1) if source is not None else b""
+            try:
+                data = source.read(MAX_SCRIPT_SIZE + 1) if source is not None else b""
+            except OSError as exc:
+                raise _fail(f"Unable to read the batch script from stdin: {exc}", 1) from exc
         text = _check_script(data, label)
 
     # Pass 2: directives < SBATCH_* environment < command line.

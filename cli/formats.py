@@ -48,7 +48,7 @@ ten words keep working.
 
 from __future__ import annotations
 
-import json
+import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -70,6 +70,7 @@ __all__ = [
     "SINFO_REASONS_FORMAT",
     "SINFO_REASONS_LONG_FORMAT",
     "SINFO_SUMMARIZE_FORMAT",
+    "SLURM_META",
     "SQUEUE_DEFAULT_FORMAT",
     "SQUEUE_LONG_FORMAT",
     "SQUEUE_START_FORMAT",
@@ -82,6 +83,7 @@ __all__ = [
     "jobs_json",
     "needs_spec",
     "node_state_names",
+    "nodelist",
     "nodes_json",
     "normalize_argv",
     "parse_format",
@@ -92,6 +94,7 @@ __all__ = [
     "render_jobs",
     "render_nodes",
     "render_steps_header",
+    "slurm_json",
     "sort_jobs",
     "squeue_all_format",
     "unknown_codes",
@@ -259,6 +262,16 @@ class _Col:
     cut: bool | Callable[[Any], bool] = True  # cut values to the width
     header_cut: bool = True
     node: bool = False  # sinfo: a per-node value, so nodes are grouped by it
+    attr: str = ""  # fast path: the value is this attribute of the row (str() of it if num)
+    num: bool = False
+
+
+def _attr(header: str, attr: str, num: bool = False) -> _Col:
+    """A column showing one proto field as is (read in C, 5,000 rows in well under 1 ms)."""
+    get = operator.attrgetter(attr)
+    if num:
+        return _Col(header, lambda r, c: str(get(r)), attr=attr, num=True)
+    return _Col(header, lambda r, c: get(r), attr=attr)
 
 
 def _table(
@@ -274,8 +287,13 @@ def _table(
             columns.append([literal] * len(rows))
             head.append(literal)
             continue
-        fn = col.value
-        vals = [fn(r, ctx) for r in rows]
+        if col.attr:
+            vals = list(map(operator.attrgetter(col.attr), rows))
+            if col.num:
+                vals = list(map(str, vals))
+        else:
+            fn = col.value
+            vals = [fn(r, ctx) for r in rows]
         width = f.width
         if width == AUTO_WIDTH:
             floor = 9 if f.code in ("N", "P") else 0
@@ -329,6 +347,11 @@ def _compress(names: Sequence[str]) -> str:
 
         _compress_fn = compress
     return _compress_fn(names, sort=True)
+
+
+def nodelist(names: Sequence[str]) -> str:
+    """SLURM's node list for ``names``: sorted hostlist expression, ``""`` for none."""
+    return _compress(names)
 
 
 def _iso(t: float) -> str:
@@ -464,11 +487,18 @@ def parse_job_states(text: str) -> tuple[list[str], bool]:
 class _JobCtx:
     """Per-render state for job columns: the clock and small caches."""
 
-    __slots__ = ("iso", "now")
+    __slots__ = ("durations", "iso", "now")
 
     def __init__(self, now: float) -> None:
         self.now = int(now)
         self.iso: dict[int, str] = {}
+        self.durations: dict[int, str] = {}
+
+    def secs(self, t: int) -> str:
+        s = self.durations.get(t)
+        if s is None:
+            s = self.durations[t] = _secs(t)
+        return s
 
     def time(self, t: float) -> str:
         key = int(t)
@@ -560,48 +590,48 @@ def _S(text: str) -> Callable[[Any, Any], str]:
 
 _JOB_COLS: dict[str, _Col] = {
     "a": _Col("ACCOUNT", lambda j, c: _extra(j, "account")),
-    "A": _Col("JOBID", lambda j, c: str(j.job_id)),
+    "A": _attr("JOBID", "job_id", num=True),
     "b": _Col("TRES_PER_NODE", lambda j, c: _gres_per_node(j)),
     "B": _Col("EXEC_HOST", lambda j, c: j.batch_host or "n/a"),
     "c": _Col("MIN_CPUS", _min_cpus),
-    "C": _Col("CPUS", lambda j, c: str(j.num_cpus)),
+    "C": _attr("CPUS", "num_cpus", num=True),
     "d": _Col("MIN_TMP_DISK", _S("0")),
-    "D": _Col("NODES", lambda j, c: str(j.num_nodes)),
+    "D": _attr("NODES", "num_nodes", num=True),
     "e": _Col("END_TIME", _end),
     "E": _Col("DEPENDENCY", lambda j, c: _extra(j, "dependency")),
     "f": _Col("FEATURES", lambda j, c: _extra(j, "constraint")),
-    "F": _Col("ARRAY_JOB_ID", lambda j, c: str(j.job_id)),
+    "F": _attr("ARRAY_JOB_ID", "job_id", num=True),
     "g": _Col("GROUP", lambda j, c: j.group or str(j.gid)),
-    "G": _Col("GROUP", lambda j, c: str(j.gid)),
+    "G": _attr("GROUP", "gid", num=True),
     "h": _Col("OVER_SUBSCRIBE", lambda j, c: "NO" if (_spec(j) and j.spec.exclusive) else "OK"),
     "H": _Col("SOCKETS_PER_NODE", _S("*")),
-    "i": _Col("JOBID", lambda j, c: str(j.job_id)),
+    "i": _attr("JOBID", "job_id", num=True),
     "I": _Col("CORES_PER_SOCKET", _S("*")),
-    "j": _Col("NAME", lambda j, c: j.name),
+    "j": _attr("NAME", "name"),
     "J": _Col("THREADS_PER_CORE", _S("*")),
     "k": _Col("COMMENT", lambda j, c: (j.spec.comment or "(null)") if _spec(j) else "(null)"),
     "K": _Col("ARRAY_TASK_ID", _S("N/A")),
     "l": _Col("TIME_LIMIT", _limit, cut=False),
     "L": _Col("TIME_LEFT", _left, cut=False),
     "m": _Col("MIN_MEMORY", lambda j, c: _mem(j.mem_mb)),
-    "M": _Col("TIME", lambda j, c: _secs(_used(j, c.now)), cut=False),
+    "M": _Col("TIME", lambda j, c: c.secs(_used(j, c.now)), cut=False),
     "n": _Col("REQ_NODES", lambda j, c: j.spec.nodelist if _spec(j) else "", cut=False),
     "N": _Col("NODELIST", _nodes, cut=False, header_cut=False),
     "o": _Col("COMMAND", lambda j, c: _extra(j, "command")),
     "O": _Col("CONTIGUOUS", _S("0")),
     "p": _Col("PRIORITY", lambda j, c: f"{j.priority / 4294967295:16.14f}"),
-    "P": _Col("PARTITION", lambda j, c: j.partition),
+    "P": _attr("PARTITION", "partition"),
     "q": _Col("QOS", lambda j, c: _extra(j, "qos")),
-    "Q": _Col("PRIORITY", lambda j, c: str(j.priority)),
+    "Q": _attr("PRIORITY", "priority", num=True),
     "r": _Col("REASON", lambda j, c: j.reason or "None"),
     "R": _Col(
         "NODELIST(REASON)", _reason_list, cut=lambda j: j.state in _REASON_STATES, header_cut=False
     ),
     "S": _Col("START_TIME", lambda j, c: c.time(j.start_time)),
     "t": _Col("ST", lambda j, c: JOB_STATE_CODES.get(j.state, j.state)),
-    "T": _Col("STATE", lambda j, c: j.state),
+    "T": _attr("STATE", "state"),
     "u": _Col("USER", lambda j, c: j.user or str(j.uid)),
-    "U": _Col("UID", lambda j, c: str(j.uid)),
+    "U": _attr("UID", "uid", num=True),
     "v": _Col("RESERVATION", lambda j, c: _extra(j, "reservation")),
     "V": _Col("SUBMIT_TIME", lambda j, c: c.time(j.submit_time)),
     "w": _Col("WCKEY", lambda j, c: _extra(j, "wckey")),
@@ -744,15 +774,18 @@ def sort_jobs(jobs: Iterable[pb.JobInfo], spec: str, now: float) -> list[pb.JobI
 
 # ---------------------------------------------------------------- squeue --json
 
-_META = {
+SLURM_META = {
     "plugin": {"type": "openapi/v0.0.38", "name": "Slurm OpenAPI v0.0.38"},
     "Slurm": {"version": {"major": 22, "micro": 8, "minor": 5}, "release": "22.05.8"},
 }
 _INFINITE = 4294967295
 
 
-def _dumps(doc: dict[str, Any]) -> str:
+def slurm_json(doc: dict[str, Any]) -> str:
+    """``doc`` as SLURM prints JSON: two-space indent, ``/`` escaped as ``\\/``."""
     # SLURM's serializer escapes "/" ("N\/A"); do the same so the bytes match
+    import json
+
     return json.dumps(doc, indent=2).replace("/", "\\/") + "\n"
 
 
@@ -926,8 +959,12 @@ def _job_json(j: pb.JobInfo, now: int, cluster: str) -> dict[str, Any]:
 
 def jobs_json(jobs: Iterable[pb.JobInfo], now: float, *, cluster: str = "gsched") -> str:
     """``squeue --json``: ``{"meta", "errors", "jobs": [...]}`` with SLURM v0.0.38 keys."""
-    doc = {"meta": _META, "errors": [], "jobs": [_job_json(j, int(now), cluster) for j in jobs]}
-    return _dumps(doc)
+    doc = {
+        "meta": SLURM_META,
+        "errors": [],
+        "jobs": [_job_json(j, int(now), cluster) for j in jobs],
+    }
+    return slurm_json(doc)
 
 
 # ---------------------------------------------------------------- node states
@@ -1373,12 +1410,12 @@ def nodes_json(
     by_name = {n.name: n for n in kept}
     parts = [p for p in _partitions(reply) if not partitions or p.name in partitions]
     doc = {
-        "meta": _META,
+        "meta": SLURM_META,
         "errors": [],
         "nodes": [_node_json(n) for n in kept],
         "partitions": [_partition_json(p, _part_nodes(p, by_name)) for p in parts],
     }
-    return _dumps(doc)
+    return slurm_json(doc)
 
 
 # ---------------------------------------------------------------- argv

@@ -540,7 +540,7 @@ def _show_job(s: _Session, target: str | None) -> int:
         return 0
     now = reply.now or None
     for job in jobs:
-        s.out.write(show_job(job, oneliner=s.args.oneliner, now=now))
+        s.out.write(show_job(job, oneliner=s.args.oneliner, now=now, details=s.args.details))
     return 0
 
 

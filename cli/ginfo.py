@@ -30,11 +30,15 @@ class _Parser(argparse.ArgumentParser):
     """argparse that fails like sinfo: one line, a hint, exit 1."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(1, f"{self.prog}: error: {message}\nTry \"{self.prog} --help\" for more information\n")
+        self.exit(
+            1, f'{self.prog}: error: {message}\nTry "{self.prog} --help" for more information\n'
+        )
 
 
 def _parser(prog: str) -> _Parser:
-    p = _Parser(prog=prog, add_help=False, description="View gsched nodes and partitions (SLURM sinfo).")
+    p = _Parser(
+        prog=prog, add_help=False, description="View gsched nodes and partitions (SLURM sinfo)."
+    )
     a = p.add_argument
     a("-a", "--all", action="store_true", help="all partitions (accepted; gsched hides none)")
     a("-d", "--dead", action="store_true", help="only nodes whose agent is not connected")
@@ -48,7 +52,13 @@ def _parser(prog: str) -> _Parser:
     a("-o", "--format", help="sinfo format string; %%K is GRES_USED (gsched extension)")
     a("-p", "--partition", help="comma separated partitions")
     a("-r", "--responding", action="store_true", help="only nodes whose agent is connected")
-    a("-R", "--list-reasons", dest="reasons", action="store_true", help="why nodes are down or drained")
+    a(
+        "-R",
+        "--list-reasons",
+        dest="reasons",
+        action="store_true",
+        help="why nodes are down or drained",
+    )
     a("-s", "--summarize", action="store_true", help="one line per partition")
     a("-S", "--sort", help="accepted for compatibility; no effect")
     a("-t", "--states", help="comma separated node states (idle, mix, alloc, drain, down...)")
@@ -75,7 +85,12 @@ def parse_args(
     """
     env = os.environ if env is None else env
     parser = _parser(prog)
-    takes = {s for act in parser._actions if act.nargs is None and act.option_strings for s in act.option_strings}
+    takes = {
+        s
+        for act in parser._actions
+        if act.nargs is None and act.option_strings
+        for s in act.option_strings
+    }
     longs = [s for act in parser._actions for s in act.option_strings if s.startswith("--")]
     raw = list(sys.argv[1:] if argv is None else argv)
     opts = parser.parse_args(formats.normalize_argv(raw, takes, longs))

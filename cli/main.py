@@ -1,10 +1,10 @@
 """``gsched``: run the daemons and manage a local cluster.
 
-    gsched controller --config FILE     run the controller in the foreground
-    gsched agent --config FILE          run an agent in the foreground
-    gsched up [--state-dir DIR] ...     start a local cluster in the background
-    gsched down [--state-dir DIR]       stop it
-    gsched shims DIR                    install sbatch/squeue/... commands into DIR
+gsched controller --config FILE     run the controller in the foreground
+gsched agent --config FILE          run an agent in the foreground
+gsched up [--state-dir DIR] ...     start a local cluster in the background
+gsched down [--state-dir DIR]       stop it
+gsched shims DIR                    install sbatch/squeue/... commands into DIR
 """
 
 from __future__ import annotations
@@ -47,7 +47,12 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", metavar="FILE", help="gsched.toml (default: $GSCHED_CONF or /etc/gsched/gsched.toml)")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="gsched.toml (default: $GSCHED_CONF or /etc/gsched/gsched.toml)",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def controller(config_path: str | None, log_level: str) -> None:
     """Run the controller in the foreground (logs to stderr; SIGTERM stops it cleanly)."""
@@ -59,15 +64,27 @@ def controller(config_path: str | None, log_level: str) -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", metavar="FILE", help="gsched.toml (default: $GSCHED_CONF or /etc/gsched/gsched.toml)")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="gsched.toml (default: $GSCHED_CONF or /etc/gsched/gsched.toml)",
+)
 @click.option("--name", help="node name (default: [agent].name or the short hostname)")
 @click.option("--state-dir", help="where job records live (default: STATE_DIR/agent-NAME)")
 @click.option("--gpus", help="auto | nvml | none | fake:N[:TYPE] (default: [agent].gpus)")
 @click.option("--cpus", type=int, help="CPUs to offer (default: detected)")
 @click.option("--mem-mb", type=int, help="memory to offer in MB (default: detected)")
 @click.option("--log-level", default="INFO", show_default=True)
-def agent(config_path: str | None, name: str | None, state_dir: str | None, gpus: str | None,
-          cpus: int | None, mem_mb: int | None, log_level: str) -> None:
+def agent(
+    config_path: str | None,
+    name: str | None,
+    state_dir: str | None,
+    gpus: str | None,
+    cpus: int | None,
+    mem_mb: int | None,
+    log_level: str,
+) -> None:
     """Run an agent in the foreground; its jobs survive an agent restart."""
     cfg = _config(config_path)
     _logging(log_level)
@@ -99,13 +116,20 @@ def _free_port(preferred: int) -> int:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        import psutil
+    """Whether ``pid`` is a live gsched process (not a zombie, not a reused pid)."""
+    import psutil
 
+    try:
         p = psutil.Process(pid)
-        return p.status() != psutil.STATUS_ZOMBIE and "gsched" in " ".join(p.cmdline())
-    except Exception:
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return False
+        cmd = p.cmdline()
+    except psutil.NoSuchProcess:
         return False
+    except psutil.Error:
+        return True
+    # an empty command line is a process caught mid-exec: still ours
+    return not cmd or "gsched" in " ".join(cmd)
 
 
 def _pids(state: Path) -> dict[str, int]:
@@ -119,7 +143,7 @@ def _pids(state: Path) -> dict[str, int]:
 
 
 def _spawn(state: Path, tag: str, args: list[str]) -> int:
-    log = open(state / f"{tag}.log", "ab")  # noqa: SIM115 - handed to the child
+    log = open(state / f"{tag}.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gsched.cli.main", *args],
         stdin=subprocess.DEVNULL,
@@ -134,16 +158,50 @@ def _spawn(state: Path, tag: str, args: list[str]) -> int:
 
 
 @cli.command()
-@click.option("--state-dir", default=DEFAULT_STATE_DIR, show_default=True, help="where config, database, logs and job records go")
-@click.option("--agents", default=1, show_default=True, help="number of agents (nodes node1..nodeN) on this host")
-@click.option("--fake-gpus", type=int, default=None, help="give each agent G fake GPUs (default: real GPUs via NVML if present, else none)")
+@click.option(
+    "--state-dir",
+    default=DEFAULT_STATE_DIR,
+    show_default=True,
+    help="where config, database, logs and job records go",
+)
+@click.option(
+    "--agents",
+    default=1,
+    show_default=True,
+    help="number of agents (nodes node1..nodeN) on this host",
+)
+@click.option(
+    "--fake-gpus",
+    type=int,
+    default=None,
+    help="give each agent G fake GPUs (default: real GPUs via NVML if present, else none)",
+)
 @click.option("--gpu-type", default="", help="type name for fake GPUs (e.g. a100)")
-@click.option("--port", type=int, default=None, help="controller port on 127.0.0.1 (default: 6817, or a free one)")
-@click.option("--cpus", type=int, default=None, help="CPUs each agent offers (default: this host's)")
-@click.option("--mem-mb", type=int, default=None, help="memory each agent offers in MB (default: this host's)")
-@click.option("--timeout", default=60.0, show_default=True, help="seconds to wait for the agents to register")
-def up(state_dir: str, agents: int, fake_gpus: int | None, gpu_type: str, port: int | None,
-       cpus: int | None, mem_mb: int | None, timeout: float) -> None:
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="controller port on 127.0.0.1 (default: 6817, or a free one)",
+)
+@click.option(
+    "--cpus", type=int, default=None, help="CPUs each agent offers (default: this host's)"
+)
+@click.option(
+    "--mem-mb", type=int, default=None, help="memory each agent offers in MB (default: this host's)"
+)
+@click.option(
+    "--timeout", default=60.0, show_default=True, help="seconds to wait for the agents to register"
+)
+def up(
+    state_dir: str,
+    agents: int,
+    fake_gpus: int | None,
+    gpu_type: str,
+    port: int | None,
+    cpus: int | None,
+    mem_mb: int | None,
+    timeout: float,
+) -> None:
     """Start a local cluster (controller + agents, SQLite) in the background."""
     state = Path(state_dir).expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -163,7 +221,9 @@ def up(state_dir: str, agents: int, fake_gpus: int | None, gpu_type: str, port: 
         except (config.ConfigError, ValueError, IndexError):
             port = None
     port = _free_port(6817 if port is None else port)
-    gpus = "auto" if fake_gpus is None else f"fake:{fake_gpus}" + (f":{gpu_type}" if gpu_type else "")
+    gpus = (
+        "auto" if fake_gpus is None else f"fake:{fake_gpus}" + (f":{gpu_type}" if gpu_type else "")
+    )
     conf.write_text(
         "# Written by `gsched up`.\n"
         f'cluster_name = "gsched"\n'
@@ -187,7 +247,9 @@ def up(state_dir: str, agents: int, fake_gpus: int | None, gpu_type: str, port: 
         _spawn(state, name, ["agent", "--config", str(conf), "--name", name, *extra])
     os.environ["GSCHED_CONF"] = str(conf)
     _wait_registered(names, state, timeout)
-    click.echo(f"gsched is up: controller 127.0.0.1:{port}, nodes {', '.join(names)}; logs in {state}")
+    click.echo(
+        f"gsched is up: controller 127.0.0.1:{port}, nodes {', '.join(names)}; logs in {state}"
+    )
     click.echo(f"export GSCHED_CONF={conf}")
 
 
@@ -212,7 +274,9 @@ def _wait_registered(names: list[str], state: Path, timeout: float) -> None:
         except ClientError:
             pass
         time.sleep(0.1)
-    raise click.ClickException(f"agents not registered after {timeout:.0f}s: {', '.join(sorted(missing))}")
+    raise click.ClickException(
+        f"agents not registered after {timeout:.0f}s: {', '.join(sorted(missing))}"
+    )
 
 
 @cli.command()

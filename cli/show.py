@@ -146,13 +146,34 @@ def _end_time(job: JobInfo) -> str:
     return "Unknown"
 
 
-def show_job(job: JobInfo, oneliner: bool = False, now: float | None = None) -> str:
+def _alloc_lines(job: JobInfo) -> list[str]:
+    """``scontrol -d show job``'s JOB_GRES line and one ``  Nodes=`` line per node.
+
+    gsched does not pin CPUs, so CPU_IDs is ``N/A``; the GPU indices are the real ones.
+    """
+    gpu_type = job.spec.gpu_type
+    label = f"gpu:{gpu_type}" if gpu_type else "gpu"
+    lines = [f"JOB_GRES={f'{label}:{job.gpus}' if job.gpus else '(null)'}"]
+    for alloc in job.gpu_alloc:
+        gres = (
+            f"{label}:{len(alloc.indices)}(IDX:{_index_list(alloc.indices)})"
+            if alloc.indices
+            else ""
+        )
+        lines.append(f"  Nodes={alloc.node} CPU_IDs=N/A Mem={alloc.mem_mb} GRES={gres}")
+    return lines
+
+
+def show_job(
+    job: JobInfo, oneliner: bool = False, now: float | None = None, details: bool = False
+) -> str:
     """One job as ``scontrol show job`` prints it (the record's trailing blank line included).
 
     Args:
         job: the job, ideally listed with ``JobFilter(detail=True)`` so ``spec`` is filled.
         oneliner: ``-o``: the whole record on one line.
         now: the controller clock for RunTime; defaults to ``job.now``, then the local clock.
+        details: ``-d``: add the per-node allocation lines (GPU indices) of a started job.
     """
     spec = job.spec
     extra = spec.extra
@@ -211,6 +232,10 @@ def show_job(job: JobInfo, oneliner: bool = False, now: float | None = None) -> 
         f"CPUs/Task={cpus_per_task} ReqB:S:C:T=0:0:*:*",
         f"TRES={_job_tres(job)}",
         f"Socks/Node=* NtasksPerN:B:S:C={ntasks_per_node}:0:*:* CoreSpec=*",
+    ]
+    if details and job.gpu_alloc:
+        lines += _alloc_lines(job)
+    lines += [
         f"MinCPUsNode={cpus_per_task * max(ntasks_per_node, 1)} {min_mem} MinTmpDiskNode=0",
         "Features=(null) DelayBoot=00:00:00",
         f"OverSubscribe={'NO' if spec.exclusive else 'OK'} Contiguous=0 Licenses=(null) "

@@ -29,8 +29,6 @@ kept as SLURM's ``4294967294`` so scripts see the same file names as on SLURM.
 
 from __future__ import annotations
 
-import os
-
 __all__ = ["NO_ARRAY_TASK_ID", "default_output", "expand_path_pattern"]
 
 # SLURM's NO_VAL, which is what %a becomes for a job that is not an array task.
@@ -120,7 +118,8 @@ def expand_path_pattern(
         body = _substitute(pattern, numbers, texts)
     if pattern.startswith("/"):
         return body
-    return os.path.join(workdir, body)
+    # Plain concatenation, as slurmstepd does: a name expanding to "/x" stays inside.
+    return workdir + body if workdir.endswith("/") else f"{workdir}/{body}"
 
 
 def _substitute(pattern: str, numbers: dict[str, int], texts: dict[str, str]) -> str:

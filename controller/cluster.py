@@ -176,7 +176,7 @@ class Cluster:
         job.submit_time = now
         job.state = S.PENDING
         job.partition = ",".join(names)
-        job.priority = max(0, 10000 - job.nice)
+        job.priority = 0 if job.hold else max(0, 10000 - job.nice)
         job.reason = "JobHeldUser" if job.hold else "None"
         job.story.append((now, "", "PENDING", "submitted"))
         self.jobs[job.job_id] = job

@@ -141,6 +141,9 @@ def job_info(job: Job, now: float, detail: bool = False) -> pb.JobInfo:
         )
     if detail:
         info.spec.ParseFromString(job.spec)
+        info.spec.nice = job.nice
+        info.spec.comment = job.comment
+        info.spec.name = job.name
         if not info.stdout_path:
             try:
                 info.stdout_path, info.stderr_path = resolve_paths(job)

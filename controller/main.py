@@ -7,7 +7,6 @@ import logging
 import signal
 
 import grpc
-
 from gsched.common.config import Config
 from gsched.controller.runtime import Controller
 from gsched.controller.service import AdminService, AgentLinkService, JobService

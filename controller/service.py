@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-
 from gsched.controller import convert
 from gsched.controller.cluster import Caller, NodeReport
 from gsched.controller.errors import GschedError, InvalidRequest, NotFound
@@ -26,7 +25,7 @@ from gsched.controller.runtime import VERSION, AgentSession, Controller
 from gsched.protos import gsched_pb2 as pb
 from gsched.protos import gsched_pb2_grpc as rpc
 
-__all__ = ["AgentLinkService", "AdminService", "JobService", "identify"]
+__all__ = ["AdminService", "AgentLinkService", "JobService", "identify"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

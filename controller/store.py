@@ -14,11 +14,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from gsched.controller.cluster import Cluster
 from gsched.controller.jobs import Job, JobState, Request
 from gsched.controller.nodes import Gpu, Node
+from sqlalchemy.engine import Engine
 
 __all__ = ["SCHEMA_VERSION", "Store", "job_to_row", "node_to_row"]
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import pwd
 import signal
-import sys
 import tempfile
 import time
-import types
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +22,24 @@ from gsched.protos import gsched_pb2 as pb
 pytestmark = pytest.mark.timeout(60)
 
 
+_state_dirs: list[Path] = []
+
+
 @pytest.fixture(autouse=True)
-def _hostlist(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for gsched.common.hostlist while it is being written elsewhere."""
-    try:
-        import gsched.common.hostlist  # noqa: F401
-    except ImportError:
-        module = types.ModuleType("gsched.common.hostlist")
-
-        def compress(names: list[str]) -> str:
-            return "node[1-2]" if list(names) == ["node1", "node2"] else ",".join(names)
-
-        module.compress = compress  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "gsched.common.hostlist", module)
+def _no_leftover_jobs() -> Iterator[None]:
+    """A failing test must not leave its wrappers and jobs running for minutes."""
+    yield
+    for state in _state_dirs:
+        for pidfile in state.glob("jobs/*/wrapper.pid"):
+            try:
+                proc = psutil.Process(json.loads(pidfile.read_text())["pid"])
+                if str(pidfile.parent) not in proc.cmdline():
+                    continue
+                proc.kill()
+            except (OSError, ValueError, KeyError, psutil.Error):
+                continue
+            Launcher._kill_job_group(pidfile.parent)
+    _state_dirs.clear()
 
 
 def run(coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
@@ -102,6 +107,7 @@ class Harness:
     def __init__(self, tmp: Path, state: Path | None = None) -> None:
         self.tmp = tmp
         self.state = state or tmp / "state"
+        _state_dirs.append(self.state)
         self.exits: list[ExitRecord] = []
         self.launcher = Launcher(self.state, "node1", None, self.exits.append)
 
@@ -163,6 +169,18 @@ def test_separate_stderr_and_append_mode(tmp_path: Path) -> None:
         # A requeued attempt appends by default, as SLURM does.
         await h.finish(make_launch(tmp_path, "echo three", 2, 1, out=out))
         assert Path(out).read_text() == "one\ntwo\nthree\n"
+
+    run(main())
+
+
+def test_submitters_umask_applies_to_output_and_script(tmp_path: Path) -> None:
+    async def main() -> None:
+        h = Harness(tmp_path)
+        msg = make_launch(tmp_path, f"touch {tmp_path}/made")
+        msg.spec.environment["SLURM_UMASK"] = "0077"
+        await h.finish(msg)
+        assert (tmp_path / "job1.out").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "made").stat().st_mode & 0o777 == 0o600
 
     run(main())
 
@@ -329,7 +347,8 @@ def test_signal_is_forwarded_and_batch_only(tmp_path: Path) -> None:
 
         ready2 = tmp_path / "ready2"
         assert await h.launcher.launch(make_launch(tmp_path, f"touch {ready2}; sleep 300", 2))
-        await until(ready2.exists, what="job 2")
+        pidfile = tmp_path / "state/jobs/2.0/script.pid"
+        await until(lambda: ready2.exists() and pidfile.exists(), what="job 2")
         assert h.launcher.signal(2, 0, signal.SIGKILL, batch_only=True)
         rec = await h.exit_of(2)
         assert (rec.exit_code, rec.signal) == (0, 9)
@@ -411,10 +430,10 @@ def test_lost_wrapper_is_reported_and_its_job_killed(tmp_path: Path) -> None:
         h = Harness(tmp_path)
         ready = tmp_path / "ready"
         assert await h.launcher.launch(make_launch(tmp_path, f"touch {ready}; exec sleep 300"))
-        await until(ready.exists, what="the job")
         d = tmp_path / "state/jobs/1.0"
-        wrapper = int(__import__("json").loads((d / "wrapper.pid").read_text())["pid"])
-        script = int(__import__("json").loads((d / "script.pid").read_text())["pid"])
+        await until(lambda: ready.exists() and (d / "script.pid").exists(), what="the job")
+        wrapper = int(json.loads((d / "wrapper.pid").read_text())["pid"])
+        script = int(json.loads((d / "script.pid").read_text())["pid"])
         os.kill(wrapper, signal.SIGKILL)
         rec = await h.exit_of(1)
         assert (rec.reason, rec.message) == ("killed", "wrapper lost")
@@ -427,19 +446,22 @@ def test_wrapper_lost_while_agent_was_down(tmp_path: Path) -> None:
     async def main() -> None:
         first = Harness(tmp_path)
         ready = tmp_path / "ready"
-        assert await first.launcher.launch(make_launch(tmp_path, f"touch {ready}; sleep 300"))
-        await until(ready.exists, what="the job")
-        first.launcher.close()
+        assert await first.launcher.launch(make_launch(tmp_path, f"touch {ready}; exec sleep 300"))
         d = tmp_path / "state/jobs/1.0"
+        await until(lambda: ready.exists() and (d / "script.pid").exists(), what="the job")
+        first.launcher.close()
         (d / "kill_reason").write_text("node_fail\n")
-        wrapper = int(__import__("json").loads((d / "wrapper.pid").read_text())["pid"])
+        wrapper = int(json.loads((d / "wrapper.pid").read_text())["pid"])
+        script = int(json.loads((d / "script.pid").read_text())["pid"])
         os.kill(wrapper, signal.SIGKILL)
         await until(lambda: gone(wrapper), what="the wrapper to die")
-        os.waitpid(wrapper, 0)  # it was this process's child; a real agent would be gone
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(wrapper, 0)  # this process's child; a real agent would be gone
 
         second = Harness(tmp_path)
         assert second.launcher.recover() == []
         assert [(r.reason, r.message) for r in second.exits] == [("node_fail", "wrapper lost")]
+        await until(lambda: gone(script), what="the orphaned script to die")
 
     run(main())
 
@@ -538,6 +560,7 @@ def test_build_environment_two_gpus_node_zero_of_two(monkeypatch: pytest.MonkeyP
         "SLURM_NTASKS_PER_NODE": "2",
         "SLURM_PRIO_PROCESS": "0",
         "SLURM_PROCID": "0",
+        "SLURM_RESTART_COUNT": "0",
         "SLURM_SUBMIT_DIR": "/home/alice/proj",
         "SLURM_SUBMIT_HOST": "login1",
         "SLURM_TASKS_PER_NODE": "2(x2)",

@@ -478,6 +478,21 @@ def test_default_output_paths_when_not_resolved() -> None:
     assert "   StdOut=/var/tmp/anchor-slurm/refwork/slurm-14.out\n" in out
 
 
+def test_details_show_the_gpu_indices_per_node() -> None:
+    job = make_job(nodes=["n1", "n2"], num_nodes=2, num_cpus=4, gpus=4)
+    job.gpu_alloc.add(node="n1", indices=[0, 1], cpus=2, mem_mb=0)
+    job.gpu_alloc.add(node="n2", indices=[2, 3], cpus=2, mem_mb=1024)
+    out = show.show_job(job, details=True)
+    assert (
+        "   Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=*\n"
+        "   JOB_GRES=gpu:4\n"
+        "     Nodes=n1 CPU_IDs=N/A Mem=0 GRES=gpu:2(IDX:0-1)\n"
+        "     Nodes=n2 CPU_IDs=N/A Mem=1024 GRES=gpu:2(IDX:2-3)\n"
+        "   MinCPUsNode=2 "
+    ) in out
+    assert "JOB_GRES" not in show.show_job(job)
+
+
 def test_multi_node_job_compresses_its_node_list() -> None:
     job = make_job(nodes=["n1", "n2", "n3"], num_nodes=3, num_cpus=6, gpus=6)
     out = show.show_job(job)
