@@ -87,7 +87,12 @@ COMPARE = [
     ("gsub_ms_p50", "sbatch_cold_ms", "ms", "one submit process, idle cluster (p50)"),
     ("gsub_seq_per_s", "submit_seq_per_s", "jobs/s", "N sequential submit processes"),
     ("gsub_par_per_s", "submit_par_per_s", "jobs/s", "N submit processes, 4 loops"),
-    ("throughput_jobs_per_s", "throughput_jobs_per_s", "jobs/s", "N 1-CPU true jobs, submit->empty"),
+    (
+        "throughput_jobs_per_s",
+        "throughput_jobs_per_s",
+        "jobs/s",
+        "N 1-CPU true jobs, submit->empty",
+    ),
     ("gqueue_ms_p50_5000", "squeue_ms_5000", "ms", "queue listing, held jobs queued"),
     ("gqueue_ms_p50_empty", "squeue_ms_empty", "ms", "queue listing, empty queue"),
     ("gcancel_u_5000_s", "scancel_all_held_ms", "s", "cancel -u of the held jobs"),
@@ -157,14 +162,31 @@ class Bench:
             env["GSCHED_CONF"] = str(self.conf)
         return env
 
-    def run(self, argv: list[str], timeout: float, stdout: Any = subprocess.DEVNULL,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=stdout,
-                              stderr=subprocess.PIPE, text=True, timeout=timeout,
-                              env=env or self.child_env(), check=False)
+    def run(
+        self,
+        argv: list[str],
+        timeout: float,
+        stdout: Any = subprocess.DEVNULL,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=timeout,
+            env=env or self.child_env(),
+            check=False,
+        )
 
-    def timed(self, argv: list[str], timeout: float = 60, stdout: Any = subprocess.DEVNULL,
-              env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
+    def timed(
+        self,
+        argv: list[str],
+        timeout: float = 60,
+        stdout: Any = subprocess.DEVNULL,
+        env: dict[str, str] | None = None,
+    ) -> tuple[float, subprocess.CompletedProcess[str]]:
         """Wall ms of one process."""
         env = env or self.child_env()
         k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -220,8 +242,9 @@ class Bench:
                 out["controller"] = t.user + t.system
             else:
                 out["agents"] = out.get("agents", 0.0) + t.user + t.system
-                out["agent_children"] = (out.get("agent_children", 0.0)
-                                         + t.children_user + t.children_system)
+                out["agent_children"] = (
+                    out.get("agent_children", 0.0) + t.children_user + t.children_system
+                )
         return out
 
     # ---------------------------------------------------------------- cluster
@@ -230,9 +253,22 @@ class Bench:
         for attempt in range(1, 4):
             self.state = Path(tempfile.mkdtemp(prefix="gsched-bench-"))
             self.conf = None
-            argv = [str(self.bin / "gsched"), "up", "--state-dir", str(self.state),
-                    "--agents", str(AGENTS), "--fake-gpus", str(GPUS), "--port", "0",
-                    "--cpus", str(CPUS), "--mem-mb", str(MEM_MB)]
+            argv = [
+                str(self.bin / "gsched"),
+                "up",
+                "--state-dir",
+                str(self.state),
+                "--agents",
+                str(AGENTS),
+                "--fake-gpus",
+                str(GPUS),
+                "--port",
+                "0",
+                "--cpus",
+                str(CPUS),
+                "--mem-mb",
+                str(MEM_MB),
+            ]
             t0 = time.monotonic()
             p = self.run(argv, 120, subprocess.PIPE)
             conf = self.state / "gsched.toml"
@@ -266,8 +302,11 @@ class Bench:
         self._stub = rpc.JobServiceStub(self._channel)
 
     def metadata(self) -> list[tuple[str, str]]:
-        return [("x-gsched-uid", str(os.getuid())), ("x-gsched-gid", str(os.getgid())),
-                ("x-gsched-user", self.user)]
+        return [
+            ("x-gsched-uid", str(os.getuid())),
+            ("x-gsched-gid", str(os.getgid())),
+            ("x-gsched-user", self.user),
+        ]
 
     def _wait_nodes(self, timeout: float) -> bool:
         from gsched.protos import gsched_pb2 as pb
@@ -275,8 +314,9 @@ class Bench:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                reply = self._stub.ListNodes(pb.ListNodesRequest(), timeout=2,
-                                             metadata=self.metadata())
+                reply = self._stub.ListNodes(
+                    pb.ListNodesRequest(), timeout=2, metadata=self.metadata()
+                )
                 if sum(1 for n in reply.nodes if n.connected) >= AGENTS:
                     return True
             except Exception:
@@ -291,8 +331,11 @@ class Bench:
         if self.state is None:
             return
         if any(self.state.glob("*.pid")):
-            p = self.run([str(self.bin / "gsched"), "down", "--state-dir", str(self.state)], 60,
-                         subprocess.PIPE)
+            p = self.run(
+                [str(self.bin / "gsched"), "down", "--state-dir", str(self.state)],
+                60,
+                subprocess.PIPE,
+            )
             if p.returncode != 0:
                 log(f"gsched down: rc={p.returncode} {p.stderr.strip()[-300:]}")
         if not self.args.keep_state:
@@ -319,8 +362,11 @@ class Bench:
             try:
                 if self.queue_len() == 0:
                     return
-                self._stub.Cancel(pb.CancelRequest(filter=pb.JobFilter(users=[self.user])),
-                                  timeout=60, metadata=self.metadata())
+                self._stub.Cancel(
+                    pb.CancelRequest(filter=pb.JobFilter(users=[self.user])),
+                    timeout=60,
+                    metadata=self.metadata(),
+                )
             except Exception as exc:
                 log(f"cleanup: {exc}")
             time.sleep(0.25)
@@ -335,8 +381,7 @@ class Bench:
         from gsched.cli import directives
 
         argv = ["--wrap=true", "-o", "/dev/null", "-J", name] + (["--hold"] if hold else [])
-        return directives.parse_submission(argv, self.child_env(), os.getcwd(), None,
-                                           "gsub").spec
+        return directives.parse_submission(argv, self.child_env(), os.getcwd(), None, "gsub").spec
 
     def db_count(self, lo: int, hi: int) -> int | None:
         """Rows with job ids lo..hi in the controller's SQLite database (read-only)."""
@@ -345,16 +390,19 @@ class Bench:
             return None
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
         try:
-            return con.execute("SELECT count(*) FROM jobs WHERE job_id BETWEEN ? AND ?",
-                               (lo, hi)).fetchone()[0]
+            return con.execute(
+                "SELECT count(*) FROM jobs WHERE job_id BETWEEN ? AND ?", (lo, hi)
+            ).fetchone()[0]
         finally:
             con.close()
 
     @contextlib.contextmanager
     def profiled(self, name: str) -> Iterator[None]:
         """With --py-spy: sample the controller while the block runs (collapsed stacks
-        into --profile-dir, the top frames into the breakdown). Costs CPU: the figures
-        of a profiled run are not the ones to report."""
+        into --profile-dir, the top frames into the breakdown). Only samples holding the
+        GIL count (--gil), so idle threads drop out; time in grpc's Cython shows as the
+        asyncio frame that called it (Handle._run). Costs CPU: the figures of a profiled
+        run are not the ones to report."""
         pidf = self.state / "controller.pid" if self.state else None
         if not self.args.py_spy or pidf is None or not pidf.exists():
             yield
@@ -363,9 +411,24 @@ class Bench:
         outdir.mkdir(parents=True, exist_ok=True)
         out = outdir / f"profile-controller-{name}.txt"
         pid = pidf.read_text().split()[0]
-        proc = subprocess.Popen([self.args.py_spy, "record", "-p", pid, "-f", "raw", "-r", "200",
-                                 "-o", str(out)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                self.args.py_spy,
+                "record",
+                "--gil",
+                "-p",
+                pid,
+                "-f",
+                "raw",
+                "-r",
+                "200",
+                "-o",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
         time.sleep(1.0)  # attach
         try:
             yield
@@ -418,8 +481,11 @@ class Bench:
                     lat.append((time.perf_counter() - a) * 1000)
                 dt_seq = time.perf_counter() - t0
                 out["seq"] = (dt_seq, lat, ids)
-                await stub.Cancel(pb.CancelRequest(filter=pb.JobFilter(users=[self.user])),
-                                  metadata=md, timeout=60)
+                await stub.Cancel(
+                    pb.CancelRequest(filter=pb.JobFilter(users=[self.user])),
+                    metadata=md,
+                    timeout=60,
+                )
                 # concurrent: C callers pull from one counter until N jobs are in
                 n, left = sz["api_jobs"], [sz["api_jobs"]]
                 lat_c: list[float] = []
@@ -552,8 +618,7 @@ class Bench:
     def imports(self, argv: list[str]) -> tuple[float, dict[str, float]]:
         """``-X importtime`` of one real run: total import ms, top-level modules >= 1.5 ms.
         (importtime itself adds overhead: read the shares, not the absolute sum.)"""
-        p = self.run([str(self.bin / "python"), "-X", "importtime", *argv], 60,
-                     subprocess.DEVNULL)
+        p = self.run([str(self.bin / "python"), "-X", "importtime", *argv], 60, subprocess.DEVNULL)
         top: dict[str, float] = {}
         for line in p.stderr.splitlines():
             m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)", line)
@@ -582,12 +647,21 @@ class Bench:
 
     def _shell_loops(self, loops: int, per: int, cmd: str, timeout: float) -> tuple[float, int]:
         """``loops`` concurrent bash loops running ``cmd`` ``per`` times; (seconds, failures)."""
-        script = f'f=0; for _ in $(seq {per}); do {cmd} >/dev/null 2>&1 || f=$((f+1)); done; echo $f'
+        script = (
+            f"f=0; for _ in $(seq {per}); do {cmd} >/dev/null 2>&1 || f=$((f+1)); done; echo $f"
+        )
         env = self.child_env()
         t0 = time.perf_counter()
-        procs = [subprocess.Popen(["bash", "-c", script], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, text=True, env=env)
-                 for _ in range(loops)]
+        procs = [
+            subprocess.Popen(
+                ["bash", "-c", script],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for _ in range(loops)
+        ]
         fails = 0
         try:
             for pr in procs:
@@ -639,8 +713,9 @@ class Bench:
         self.res["throughput_submit_failures"] = fails
         if drained is None:
             self.res["throughput_left_after_timeout"] = self.queue_len()
-            raise PartError(f"queue not empty {self.sz['tput_drain_timeout_s']} s after "
-                            "the last submit")
+            raise PartError(
+                f"queue not empty {self.sz['tput_drain_timeout_s']} s after the last submit"
+            )
         self.res["throughput_jobs_per_s"] = r(n / (drained - t0))
         self.res["throughput_total_s"] = r(drained - t0, 3)
         self.res["throughput_drain_after_last_submit_s"] = r(drained - t_sub, 3)
@@ -661,6 +736,23 @@ class Bench:
                 self.breakdown["throughput_start_to_end_ms_p50"] = r(pct(run, 50) * 1000)
                 self.breakdown["throughput_start_to_end_ms_max"] = r(max(run) * 1000)
 
+    def _per_job_cpu(self) -> None:
+        """CPU ms per job by component, robust to a noisy machine where wall times are not."""
+        by_part = self.breakdown.get("cpu_s_by_part", {})
+        jobs = {
+            "api": self.sz["api_seq_jobs"] + 5 + self.sz["api_jobs"],
+            "gsub_seq": self.sz["n"],
+            "gsub_par": self.sz["n"] // self.sz["par"] * self.sz["par"],
+            "throughput": self.sz["n"],
+        }
+        out = {}
+        for part, n in jobs.items():
+            if part in by_part and part not in self.errors:
+                out[part] = {
+                    k: round(v * 1000 / n, 2) for k, v in by_part[part].items() if k != "wall"
+                }
+        self.breakdown["cpu_ms_per_job"] = out
+
     # ---------------------------------------------------------------- driver
     def run_all(self) -> dict[str, Any]:
         t_all = time.monotonic()
@@ -678,6 +770,7 @@ class Bench:
                 self.part("throughput", self.part_throughput)
                 with contextlib.suppress(Exception):
                     self.cleanup(30)
+                self._per_job_cpu()
         finally:
             self.down()
         self.res["bench_wall_s"] = round(time.monotonic() - t_all, 1)
@@ -701,10 +794,16 @@ def _top_frames(path: Path, n: int = 12) -> dict[str, Any]:
             incl[f] = incl.get(f, 0) + c
 
     def top(d: dict[str, int]) -> list[str]:
-        return [f"{100 * v / total:.1f}% {k}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:n]]
+        # frames on (nearly) every stack are entry points (main, run_forever): skip them
+        items = [kv for kv in sorted(d.items(), key=lambda kv: -kv[1]) if kv[1] < 0.9 * total]
+        return [f"{100 * v / total:.1f}% {k}" for k, v in items[:n]]
 
-    return {"samples": total, "file": str(path), "self": top(self_c) if total else [],
-            "inclusive": top(incl) if total else []}
+    return {
+        "samples": total,
+        "file": str(path),
+        "self": top(self_c) if total else [],
+        "inclusive": top(incl) if total else [],
+    }
 
 
 # ---------------------------------------------------------------- SLURM anchor
@@ -738,24 +837,40 @@ def run_slurm(args: argparse.Namespace, sz: dict[str, Any]) -> dict[str, Any]:
             return {"error": f"{anchor / f} not found"}
     state = tempfile.mkdtemp(prefix="anchor-slurm-bench-", dir="/var/tmp")
     ctld, slurmd = _anchor_ports()
-    env = dict(os.environ, ANCHOR_SLURM_STATE=state, ANCHOR_SLURM_NODES=str(AGENTS),
-               ANCHOR_SLURM_CTLD_PORT=str(ctld), ANCHOR_SLURM_SLURMD_PORT=str(slurmd),
-               N=str(sz["n"]), PAR=str(sz["par"]), HELD=str(sz["api_jobs"]),
-               COLD_SAMPLES=str(sz["gsub_samples"]), SQUEUE_SAMPLES=str(sz["gqueue_samples"]),
-               SKIP=args.slurm_skip)
+    env = dict(
+        os.environ,
+        ANCHOR_SLURM_STATE=state,
+        ANCHOR_SLURM_NODES=str(AGENTS),
+        ANCHOR_SLURM_CTLD_PORT=str(ctld),
+        ANCHOR_SLURM_SLURMD_PORT=str(slurmd),
+        N=str(sz["n"]),
+        PAR=str(sz["par"]),
+        HELD=str(sz["api_jobs"]),
+        COLD_SAMPLES=str(sz["gsub_samples"]),
+        SQUEUE_SAMPLES=str(sz["gqueue_samples"]),
+        SKIP=args.slurm_skip,
+    )
     logf = Path(state + ".log")
     out["log"] = str(logf)
-    out["bench_env"] = {k: env[k] for k in ("N", "PAR", "HELD", "COLD_SAMPLES",
-                                            "SQUEUE_SAMPLES", "SKIP")}
+    out["bench_env"] = {
+        k: env[k] for k in ("N", "PAR", "HELD", "COLD_SAMPLES", "SQUEUE_SAMPLES", "SKIP")
+    }
     started = False
     try:
         with open(logf, "a") as lf:
             log(f"slurm: up.sh (state {state}; log {logf}); may install slurm-wlm first")
             t0 = time.monotonic()
             try:
-                p = subprocess.run(["bash", str(anchor / "up.sh")], env=env, stdin=subprocess.DEVNULL,
-                                   stdout=lf, stderr=subprocess.PIPE, text=True,
-                                   timeout=args.slurm_up_timeout, check=False)
+                p = subprocess.run(
+                    ["bash", str(anchor / "up.sh")],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=lf,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    timeout=args.slurm_up_timeout,
+                    check=False,
+                )
             except subprocess.TimeoutExpired:
                 out["error"] = f"up.sh did not finish in {args.slurm_up_timeout} s"
                 started = True
@@ -765,15 +880,23 @@ def run_slurm(args: argparse.Namespace, sz: dict[str, Any]) -> dict[str, Any]:
             out["up_s"] = round(time.monotonic() - t0, 1)
             out["up_stderr_tail"] = p.stderr.strip().splitlines()[-6:]
             if p.returncode != 0:
-                out["error"] = f"up.sh exited {p.returncode}: " + " | ".join(out["up_stderr_tail"][-3:])
+                out["error"] = f"up.sh exited {p.returncode}: " + " | ".join(
+                    out["up_stderr_tail"][-3:]
+                )
                 return out
             log("slurm: bench.sh")
             t0 = time.monotonic()
             try:
-                p = subprocess.run(["bash", str(anchor / "bench.sh")], env=env,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=lf, text=True, timeout=args.slurm_bench_timeout,
-                                   check=False)
+                p = subprocess.run(
+                    ["bash", str(anchor / "bench.sh")],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=lf,
+                    text=True,
+                    timeout=args.slurm_bench_timeout,
+                    check=False,
+                )
             except subprocess.TimeoutExpired:
                 out["error"] = f"bench.sh did not finish in {args.slurm_bench_timeout} s"
                 return out
@@ -786,8 +909,15 @@ def run_slurm(args: argparse.Namespace, sz: dict[str, Any]) -> dict[str, Any]:
         if started:
             log("slurm: down.sh")
             with open(logf, "a") as lf:
-                subprocess.run(["bash", str(anchor / "down.sh")], env=env, stdin=subprocess.DEVNULL,
-                               stdout=lf, stderr=lf, timeout=180, check=False)
+                subprocess.run(
+                    ["bash", str(anchor / "down.sh")],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=lf,
+                    stderr=lf,
+                    timeout=180,
+                    check=False,
+                )
         else:
             shutil.rmtree(state, ignore_errors=True)
     return out
@@ -831,8 +961,13 @@ def gsched_info() -> dict[str, Any]:
     info: dict[str, Any] = {}
 
     def git(*a: str) -> str:
-        return subprocess.run(["git", "--no-optional-locks", "-C", str(REPO), *a],
-                              capture_output=True, text=True, timeout=20, check=False).stdout.strip()
+        return subprocess.run(
+            ["git", "--no-optional-locks", "-C", str(REPO), *a],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        ).stdout.strip()
 
     with contextlib.suppress(Exception):
         info["commit"] = git("rev-parse", "HEAD") or None
@@ -867,11 +1002,15 @@ def table(doc: dict[str, Any]) -> str:
         if theirs == "scancel_all_held_ms" and isinstance(sv, (int, float)):
             sv = sv / 1000
         rows.append((label, fmt(g.get(ours)), fmt(sv) if s else "", unit))
-    extra = [("gsub p90 / min", f"{fmt(g.get('gsub_ms_p90'))} / {fmt(g.get('gsub_ms_min'))}", "", "ms")]
+    extra = [
+        ("gsub p90 / min", f"{fmt(g.get('gsub_ms_p90'))} / {fmt(g.get('gsub_ms_min'))}", "", "ms")
+    ]
     rows += extra
     w = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(row))
-             for row in rows]
+    lines = [
+        "  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(row))
+        for row in rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     if doc.get("errors"):
         lines.append("errors: " + "; ".join(f"{k}: {v[:160]}" for k, v in doc["errors"].items()))
@@ -890,17 +1029,25 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes; a smoke test in < 60 s")
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--slurm", action="store_true", help="also run the SLURM anchor, same sizes")
-    ap.add_argument("--anchor-dir", default=os.environ.get("GSCHED_SLURM_ANCHOR", str(DEFAULT_ANCHOR)))
-    ap.add_argument("--slurm-skip", default="f",
-                    help="bench.sh parts to skip (default 'f': the slurmd-failure part, "
-                         "~4 min, has no gsched counterpart here)")
+    ap.add_argument(
+        "--anchor-dir", default=os.environ.get("GSCHED_SLURM_ANCHOR", str(DEFAULT_ANCHOR))
+    )
+    ap.add_argument(
+        "--slurm-skip",
+        default="f",
+        help="bench.sh parts to skip (default 'f': the slurmd-failure part, "
+        "~4 min, has no gsched counterpart here)",
+    )
     ap.add_argument("--slurm-up-timeout", type=int, default=900)
     ap.add_argument("--slurm-bench-timeout", type=int, default=1500)
     ap.add_argument("--bin-dir", help="where gsched, gsub, ... live (default: the venv's bin)")
     ap.add_argument("--keep-state", action="store_true", help="keep the temp state dir (logs)")
-    ap.add_argument("--py-spy", metavar="PATH",
-                    help="py-spy binary: profile the controller during the api and "
-                         "throughput parts (diagnosis only: it slows the figures)")
+    ap.add_argument(
+        "--py-spy",
+        metavar="PATH",
+        help="py-spy binary: profile the controller during the api and "
+        "throughput parts (diagnosis only: it slows the figures)",
+    )
     ap.add_argument("--profile-dir", default=str(REPO / "bench" / "results"))
     args = ap.parse_args()
 
@@ -918,8 +1065,10 @@ def main() -> int:
         "cluster": {"agents": AGENTS, "cpus": CPUS, "mem_mb": MEM_MB, "gpus": GPUS},
         "sizes": bench.sz,
     }
-    log(f"gsched bench ({doc['mode']}), {doc['machine']['nproc']} cores, "
-        f"load {doc['machine']['loadavg_start']}, commit {doc['gsched_build'].get('commit', '?')[:10]}")
+    log(
+        f"gsched bench ({doc['mode']}), {doc['machine']['nproc']} cores, "
+        f"load {doc['machine']['loadavg_start']}, commit {doc['gsched_build'].get('commit', '?')[:10]}"
+    )
     busy0, ours0 = cpu_busy_s(), _own_cpu()
     try:
         doc["gsched"] = bench.run_all()
@@ -931,8 +1080,11 @@ def main() -> int:
     if busy0 is not None and busy1 is not None:
         # the cluster's daemons are our children too once reaped (gsched up detaches
         # them, so they are not): their CPU comes from the per-part accounting
-        daemons = sum(v.get(k, 0.0) for v in bench.breakdown.get("cpu_s_by_part", {}).values()
-                      for k in ("controller", "agents", "agent_children"))
+        daemons = sum(
+            v.get(k, 0.0)
+            for v in bench.breakdown.get("cpu_s_by_part", {}).values()
+            for k in ("controller", "agents", "agent_children")
+        )
         doc["machine"]["cpu_busy_s_during_gsched"] = round(busy1 - busy0, 1)
         doc["machine"]["cpu_s_ours_during_gsched"] = round(ours1 - ours0 + daemons, 1)
     doc["errors"] = bench.errors

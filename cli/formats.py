@@ -31,8 +31,8 @@ the job has GPUs (SLURM only lists GPUs there when AccountingStorageTRES names t
 
 sinfo: the partition view prints one line per partition and per group of nodes
 that agree on every node column of the format (state for the default view),
-ordered by partition (controller order) then state (SLURM's numeric order, highest
-first: drain > mix > alloc > idle > down > unk). States are SLURM's lowercase
+ordered by partition (controller order) then state (SLURM's numeric state, highest
+first: any ``*`` state, comp, drng, drain, mix, alloc, idle, down, unk). States are SLURM's lowercase
 names (idle, mix, alloc, comp, drng, drain, down, unk; long: idle, mixed,
 allocated, completing, draining, drained, down, unknown) with ``*`` appended when
 the node's agent is not connected (SLURM's NOT_RESPONDING).
@@ -41,9 +41,9 @@ GPU columns: ``%G`` is SLURM's GRES (``gpu:a100:8``, ``gpu:8`` when the GPUs hav
 no type, ``(null)`` without GPUs) and ``%K`` is a gsched extension, GRES_USED
 (``gpu:a100:2``; sinfo has it only as ``-O GresUsed``). ``-N -l`` appends both
 columns *after* SLURM's last column (REASON, padded to 20): every SLURM column
-keeps its position, so the first 90-odd characters of each line are byte for byte
-what ``sinfo -N -l`` prints, and parsers that cut by position or split the first
-ten words keep working.
+keeps its position, so each line up to the end of REASON's padding is byte for
+byte what ``sinfo -N -l`` prints, and parsers that cut by position or split the
+first ten words keep working.
 """
 
 from __future__ import annotations
@@ -227,9 +227,9 @@ def parse_squeue_long_format(spec: str) -> Format:
     """Parse squeue ``-O``: ``name[:[.]size][suffix],...``; no size means 20, left."""
     fields = []
     for token in (t for t in spec.split(",") if t):
-        name, _, rest = token.partition(":")
+        name, sized, rest = token.partition(":")
         right, width, suffix = False, 20, ""
-        if _:
+        if sized:
             right = rest.startswith(".")
             digits = rest[1:] if right else rest
             k = 0
@@ -267,7 +267,7 @@ class _Col:
 
 
 def _attr(header: str, attr: str, num: bool = False) -> _Col:
-    """A column showing one proto field as is (read in C, 5,000 rows in well under 1 ms)."""
+    """A column showing one proto field as is; read with ``attrgetter``, no Python call per row."""
     get = operator.attrgetter(attr)
     if num:
         return _Col(header, lambda r, c: str(get(r)), attr=attr, num=True)
@@ -297,11 +297,7 @@ def _table(
         width = f.width
         if width == AUTO_WIDTH:
             floor = 9 if f.code in ("N", "P") else 0
-            width = (
-                max(floor, len(col.header), *(len(v) for v in vals))
-                if vals
-                else max(floor, len(col.header))
-            )
+            width = max([floor, len(col.header), *map(len, vals)])
         right, suffix, cut = f.right, f.suffix, col.cut
         if not width:
             out = [v + suffix for v in vals] if suffix else vals
@@ -1174,8 +1170,8 @@ _NODE_COLS: dict[str, _Col] = {
     "R": _Col("PARTITION", lambda r, c: _pname(r, c, False)),
     "s": _Col("JOB_SIZE", lambda r, c: f"1-{r.part.max_nodes or 'infinite'}" if r.part else "n/a"),
     "S": _Col("ALLOCNODES", _S("all")),
-    "t": _Col("STATE", _node_val(lambda n: node_state_names(n)[0]), node=True),
-    "T": _Col("STATE", _node_val(lambda n: node_state_names(n)[1]), node=True),
+    "t": _Col("STATE", _node_val(lambda n: node_state_names(n)[0], "n/a"), node=True),
+    "T": _Col("STATE", _node_val(lambda n: node_state_names(n)[1], "n/a"), node=True),
     "u": _Col("USER", _node_val(lambda n: n.reason_user or "Unknown", "Unknown"), node=True),
     "U": _Col("USER", _node_val(lambda n: n.reason_user or "Unknown", "Unknown"), node=True),
     "v": _Col("VERSION", _node_val(lambda n: n.version or "N/A", "N/A"), node=True),
@@ -1273,8 +1269,12 @@ def render_nodes(
             elif not partitions:
                 rows.append(_Row(None, [n]))
     else:
+        unfiltered = not wanted_nodes and states is None and responding is None
         for p in parts:
             members = _part_nodes(p, by_name)
+            if not members and unfiltered:
+                rows.append(_Row(p, []))  # a partition without nodes: "0 n/a", as sinfo
+                continue
             if mode == "summarize":
                 rows.append(_Row(p, members))
                 continue

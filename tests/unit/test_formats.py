@@ -611,6 +611,13 @@ def test_sinfo_json() -> None:
     assert doc["partitions"][0]["name"] == "main" and doc["partitions"][0]["nodes"] == "n[1-4]"
 
 
+def test_partition_without_nodes() -> None:
+    empty = pb.PartitionInfo(name="spare", state="DOWN", max_time=-1, default_time=-1)
+    reply = pb.ListNodesReply(nodes=list(cluster().nodes), partitions=[MAIN, empty], now=NOW)
+    lines = sinfo(reply, formats.SINFO_DEFAULT_FORMAT).splitlines()
+    assert lines[-1] == "spare      down   infinite      0    n/a "
+
+
 def test_partitions_derived_when_the_controller_sends_none() -> None:
     reply = pb.ListNodesReply(nodes=list(cluster().nodes), now=NOW)
     assert (

@@ -1,0 +1,146 @@
+"""The CLI surface against a real local cluster: filters, requeue, shims, users, JSON views."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import LocalCluster
+
+pytestmark = pytest.mark.e2e
+
+
+def test_requeue_from_inside_the_job_via_shims(local_cluster: LocalCluster) -> None:
+    c = local_cluster
+    script = c.workdir / "rq.sh"
+    script.write_text(
+        "#!/bin/bash\n"
+        "#SBATCH -o rq-%j.out --open-mode=append\n"
+        'echo "attempt $SLURM_RESTART_COUNT"\n'
+        'if [ "$SLURM_RESTART_COUNT" = 0 ]; then scontrol requeue $SLURM_JOB_ID; sleep 60; fi\n'
+        "child=$(sbatch --parsable --wrap=true)\n"
+        'echo "child=$child"\n'
+    )
+    job_id = c.submit(str(script))
+    assert c.wait_state(job_id, {"COMPLETED", "FAILED"}, timeout=60) == "COMPLETED"
+    lines = (c.workdir / f"rq-{job_id}.out").read_text().splitlines()
+    # like slurmstepd, the killed attempt leaves a "*** JOB ... DUE TO JOB REQUEUE ***" line
+    assert any("DUE TO JOB REQUEUE" in ln for ln in lines), lines
+    lines = [ln for ln in lines if "***" not in ln]
+    assert lines[:2] == ["attempt 0", "attempt 1"], lines
+    child = int(lines[2].split("=")[1])
+    assert child > job_id
+    show = c.run("gctl", "show", "job", str(job_id)).out
+    assert "Restarts=1" in show
+
+
+def test_cancel_filters_and_signal(local_cluster: LocalCluster) -> None:
+    c = local_cluster
+    a = c.submit("-H", "-J", "alpha", "--wrap", "true")
+    b = c.submit("-H", "-J", "beta", "--wrap", "true")
+    assert c.run("gcancel", "-n", "alpha").rc == 0
+    assert c.wait_state(a, "CANCELLED") and c.state_of(b) == "PENDING"
+    r = c.run("gcancel", "-t", "PENDING", "-u", os.environ.get("USER", "root"))
+    assert r.rc == 0, r.err
+    assert c.wait_state(b, "CANCELLED")
+    sig = c.submit("-o", "sig.out", "--wrap",
+                   "trap 'echo got-usr1; exit 0' USR1; while true; do sleep 0.1; done")
+    c.wait_state(sig, "RUNNING")
+    import time
+
+    time.sleep(0.5)  # let the shell install its trap
+    assert c.run("gcancel", "-s", "USR1", str(sig)).rc == 0
+    assert c.wait_state(sig, {"COMPLETED", "FAILED", "CANCELLED"}) == "COMPLETED"
+    assert "got-usr1" in (c.workdir / "sig.out").read_text()
+    r = c.run("gcancel")
+    assert r.rc == 1 and "No job identification provided" in r.err
+
+
+def test_export_none_and_chdir(local_cluster: LocalCluster) -> None:
+    c = local_cluster
+    sub = c.workdir / "sub"
+    sub.mkdir()
+    job_id = c.submit("--export=NONE", "-D", str(sub), "-o", "e.out", "--wrap",
+                      'echo "v=${SECRET_VAR:-unset} pwd=$(pwd)"', env={"SECRET_VAR": "x"})
+    c.wait_state(job_id, "COMPLETED")
+    assert (sub / "e.out").read_text() == f"v=unset pwd={sub}\n"
+    job_id = c.submit("--export=ALL,EXTRA=1", "-o", "f.out", "--wrap",
+                      'echo "$SECRET_VAR $EXTRA"', env={"SECRET_VAR": "x"})
+    c.wait_state(job_id, "COMPLETED")
+    assert (c.workdir / "f.out").read_text() == "x 1\n"
+
+
+def test_json_views_and_invalid_state(local_cluster: LocalCluster) -> None:
+    c = local_cluster
+    job_id = c.submit("-H", "-J", "js", "--wrap", "true")
+    doc = json.loads(c.run("gqueue", "--json").out)
+    job = next(j for j in doc["jobs"] if j["job_id"] == job_id)
+    assert job["name"] == "js" and "PENDING" in json.dumps(job["job_state"])
+    nodes = json.loads(c.run("ginfo", "--json").out)
+    assert {n["name"] for n in nodes["sinfo"][0]["nodes"]["nodes"]} if "sinfo" in nodes else nodes
+    r = c.run("gqueue", "-t", "bogus")
+    assert r.rc == 1 and "Invalid job state specified" in r.err
+    r = c.run("gqueue", "-o", "%.6i %j %T %R", "-h", "-j", str(job_id))
+    assert r.out.split() == [str(job_id), "js", "PENDING", "(JobHeldUser)"]
+    r = c.run("gqueue", "-h", env={"SQUEUE_FORMAT": "%i|%j"}, )
+    assert f"{job_id}|js" in r.out.splitlines()
+
+
+def test_update_pending_job(local_cluster: LocalCluster) -> None:
+    c = local_cluster
+    job_id = c.submit("-H", "--wrap", "true")
+    assert c.run("gctl", "update", f"JobId={job_id}", "TimeLimit=1:00:00", "Name=renamed").rc == 0
+    show = c.run("gctl", "show", "job", str(job_id)).out
+    assert "TimeLimit=01:00:00" in show and "JobName=renamed" in show
+    r = c.run("gctl", "update", f"JobId={job_id}", "Partition=nope")
+    assert r.rc == 1 and "Invalid partition name specified" in r.err
+
+
+def test_hostnames_and_shims_command(local_cluster: LocalCluster, tmp_path: Path) -> None:
+    c = local_cluster
+    r = c.run("gctl", "show", "hostnames", "node[1-3],gpu7")
+    assert r.out == "node1\nnode2\nnode3\ngpu7\n"
+    r = c.run("gctl", "show", "hostnames", env={"SLURM_JOB_NODELIST": "n[01-02]"})
+    assert r.out == "n01\nn02\n"
+    shim_dir = tmp_path / "shims"
+    r = c.run("gsched", "shims", str(shim_dir))
+    assert r.rc == 0
+    for name in ("sbatch", "squeue", "scancel", "scontrol", "sinfo", "sacct"):
+        assert os.access(shim_dir / name, os.X_OK)
+    r = subprocess.run([str(shim_dir / "sbatch"), "--bogus"], capture_output=True, text=True,
+                       env=c.env, timeout=30)
+    assert r.returncode == 255 and r.stderr.startswith("sbatch: unrecognized option '--bogus'")
+
+
+@pytest.mark.skipif(os.getuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv to act as another user")
+def test_other_user_cannot_touch_my_job(local_cluster: LocalCluster, tmp_path: Path) -> None:
+    c = local_cluster
+    job_id = c.submit("-H", "--wrap", "true")
+    conf = Path("/tmp") / f"gsched-e2e-{os.getpid()}.toml"
+    shutil.copy(c.state / "gsched.toml", conf)
+    conf.chmod(0o644)
+    try:
+        env = dict(c.env, GSCHED_CONF=str(conf))
+        bindir = Path(sys.executable).parent
+        base = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        for cmd in (["gcancel", str(job_id)], ["gctl", "release", str(job_id)],
+                    ["gctl", "requeue", str(job_id)]):
+            p = subprocess.run([*base, str(bindir / cmd[0]), *cmd[1:]], capture_output=True,
+                               text=True, env=env, cwd="/tmp", timeout=30)
+            assert p.returncode == 1, (cmd, p.stdout, p.stderr)
+            assert "Access/permission denied" in p.stderr, p.stderr
+        p = subprocess.run([*base, str(bindir / "gqueue"), "-h", "-o", "%i %T"],
+                           capture_output=True, text=True, env=env, cwd="/tmp", timeout=30)
+        assert f"{job_id} PENDING" in p.stdout  # everyone sees the queue, like SLURM
+        assert c.state_of(job_id) == "PENDING"
+        r = c.run("gctl", "show", "job", str(job_id))
+        assert "JobHeldUser" in r.out
+    finally:
+        conf.unlink(missing_ok=True)
