@@ -850,7 +850,10 @@ def run_slurm(args: argparse.Namespace, sz: dict[str, Any]) -> dict[str, Any]:
         SQUEUE_SAMPLES=str(sz["gqueue_samples"]),
         SKIP=args.slurm_skip,
     )
-    logf = Path(state + ".log")
+    logdir = Path(args.out).parent if args.out else REPO / "bench" / "results"
+    logdir.mkdir(parents=True, exist_ok=True)
+    logf = logdir / "slurm-anchor.log"
+    logf.write_text("")
     out["log"] = str(logf)
     out["bench_env"] = {
         k: env[k] for k in ("N", "PAR", "HELD", "COLD_SAMPLES", "SQUEUE_SAMPLES", "SKIP")

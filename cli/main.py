@@ -96,7 +96,7 @@ def agent(
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 def shims(directory: str) -> None:
-    """Install sbatch, squeue, scancel, scontrol, sinfo, sacct, srun into DIRECTORY."""
+    """Install sbatch, squeue, scancel, scontrol, sinfo, sacct into DIRECTORY."""
     from gsched.common.shims import install_shims
 
     for path in install_shims(directory):

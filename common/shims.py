@@ -20,7 +20,7 @@ SHIMS = {
     "scontrol": "gctl",
     "sinfo": "ginfo",
     "sacct": "gacct",
-    "srun": "grun",
+    # srun -> grun arrives with job steps (distributed training work)
 }
 
 
