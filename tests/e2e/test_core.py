@@ -190,7 +190,7 @@ def test_unreachable_controller_is_one_line(tmp_path: Path) -> None:
 
 
 def _restart_controller(c: LocalCluster) -> None:
-    log = open(c.state / "controller.log", "ab")  # noqa: SIM115
+    log = open(c.state / "controller.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gsched.cli.main", "controller", "--config",
          str(c.state / "gsched.toml")],
@@ -225,7 +225,7 @@ def test_agent_kill9_job_readopted(local_cluster: LocalCluster) -> None:
     c.wait_state(job_id, "RUNNING")
     os.kill(c.pid("node1"), signal.SIGKILL)
     time.sleep(0.5)
-    log = open(c.state / "node1.log", "ab")  # noqa: SIM115
+    log = open(c.state / "node1.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gsched.cli.main", "agent", "--config",
          str(c.state / "gsched.toml"), "--name", "node1", "--cpus", "8", "--mem-mb", "32000"],
