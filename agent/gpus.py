@@ -32,6 +32,8 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from gsched.common.xids import XIDS
+
 if TYPE_CHECKING:
     from gsched.protos import gsched_pb2
 
@@ -55,7 +57,7 @@ FAKE_FAULTS_ENV = "GSCHED_FAKE_GPU_FAULTS"
 
 #: XIDs after which a GPU must not get new work (NVIDIA's XID catalogue: double-bit
 #: ECC, row-remap failure, fallen off the bus, NVLink, contained/uncontained ECC...).
-FATAL_XIDS = frozenset({48, 63, 64, 74, 79, 92, 94, 95, 119, 120})
+FATAL_XIDS = frozenset(XIDS)  # the one table lives in gsched.common.xids
 
 _XID_CRITICAL_EVENT = 0x8  # nvmlEventTypeXidCriticalError
 
@@ -415,13 +417,15 @@ class NvmlBackend:
 _FAKE_SPEC = re.compile(r"^fake:(\d+)(?::([A-Za-z0-9_.-]+))?$")
 
 
-def detect(spec: str, *, node_name: str = "") -> GpuBackend:
+def detect(spec: str, *, node_name: str = "", faults_path: str | None = None) -> GpuBackend:
     """The backend the agent's ``gpus`` setting names.
 
     Args:
         spec: ``auto`` (NVML when it initialises, else no GPUs), ``nvml`` (NVML or
             an error), ``none``, or ``fake:N[:TYPE]``.
         node_name: the agent's node name, used by the fake backend's UUIDs.
+        faults_path: the fake backend's fault file when $GSCHED_FAKE_GPU_FAULTS is unset
+            (the agent passes ``<agent state dir>/fake-gpu-faults.json``).
 
     Raises:
         GpuError: the spec is invalid, or ``nvml`` was asked for and NVML failed.
@@ -431,7 +435,9 @@ def detect(spec: str, *, node_name: str = "") -> GpuBackend:
         return NoGpus()
     fake = _FAKE_SPEC.match(spec)
     if fake:
-        return FakeBackend(int(fake.group(1)), fake.group(2) or "a100", node_name=node_name)
+        path = os.environ.get(FAKE_FAULTS_ENV) or faults_path
+        return FakeBackend(int(fake.group(1)), fake.group(2) or "a100", faults_path=path,
+                           node_name=node_name)
     if spec not in ("auto", "nvml"):
         raise GpuError(f"invalid gpus setting {spec!r}: expected auto, nvml, none or fake:N[:TYPE]")
     try:

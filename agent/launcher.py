@@ -140,6 +140,24 @@ _INHERITED_JOB_VARS = (
 )
 
 
+def parse_signal_option(value: str) -> dict[str, Any] | None:
+    """``--signal=[{R|B}:]SIG[@SECONDS]`` -> {"signal", "before", "batch_only"}, or None.
+
+    SLURM's default lead time is 60 seconds; ``B:`` signals only the batch shell.
+    """
+    if not value:
+        return None
+    flags, _, rest = value.rpartition(":") if ":" in value else ("", "", value)
+    name, _, when = rest.partition("@")
+    name = name.upper().removeprefix("SIG")
+    try:
+        signum = int(name) if name.isdigit() else int(getattr(_signal, f"SIG{name}"))
+        before = int(when) if when else 60
+    except (AttributeError, ValueError):
+        return None
+    return {"signal": signum, "before": before, "batch_only": "B" in flags.upper()}
+
+
 def build_environment(
     msg: gsched_pb2.Launch, node_name: str, shim_dir: str | None
 ) -> dict[str, str]:
@@ -255,6 +273,8 @@ def build_environment(
     set_("GSCHED_NODEID", str(index))
     set_("GSCHED_NTASKS", str(ntasks))
     set_("GSCHED_RESTART_COUNT", str(attempt))
+    if msg.last_failure:
+        set_("GSCHED_LAST_FAILURE", msg.last_failure)
     if gpus_here:
         set_("GSCHED_JOB_GPUS", gpus_here)
     set_("GSCHED_SUBMIT_DIR", spec.submit_dir)
@@ -361,6 +381,10 @@ class Launcher:
             poll_interval: seconds between liveness checks when polling.
         """
         self.jobs_dir = Path(state_dir) / "jobs"
+        # set by the agent (see gsched.agent.main): 0 disables fencing
+        self.fence_file = str(Path(state_dir) / "fence")
+        self.fence_after = 0.0
+        self.fence_grace = 2.0
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         # The job's user must be able to reach (not list) its script in here.
         self.jobs_dir.chmod(0o755)
@@ -520,6 +544,12 @@ class Launcher:
             "open_mode": spec.open_mode or ("append" if key[1] > 0 else "truncate"),
             "time_limit": msg.time_limit if msg.time_limit > 0 else -1,
             "kill_wait": kill_wait,
+            # Fencing: the wrapper kills the job when the agent has not proven contact
+            # with the controller (by touching this file) for fence_after seconds.
+            "fence_file": self.fence_file,
+            "fence_after": self.fence_after,
+            "fence_grace": self.fence_grace,
+            "signal": parse_signal_option(spec.extra.get("signal", "")),
         }
         # 0600: the job's environment may hold secrets; only the wrapper reads it.
         write_json_atomic(str(d / "launch.json"), launch, mode=0o600)

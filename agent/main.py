@@ -10,6 +10,7 @@ lost across a broken stream, an agent restart or a controller restart.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import platform
@@ -74,7 +75,11 @@ class Agent:
             state_dir or cfg.agent.state_dir or os.path.join(cfg.state_dir, f"agent-{self.name}")
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.gpus = detect(gpus or cfg.agent.gpus)
+        self.gpus = detect(
+            gpus or cfg.agent.gpus,
+            node_name=self.name,
+            faults_path=str(self.state_dir / "fake-gpu-faults.json"),
+        )
         self.cpus = cpus or cfg.agent.cpus or psutil.cpu_count() or 1
         self.mem_mb = mem_mb or cfg.agent.mem_mb or psutil.virtual_memory().total // (1024 * 1024)
         self.address = cfg.agent.address or _route_address(cfg.controller.address)
@@ -112,7 +117,13 @@ class Agent:
 
     def _gpu_infos(self) -> list[pb.GpuInfo]:
         out = []
+        limit = self.cfg.agent.gpu_max_temp_c
         for g in self.gpus.probe():
+            if limit and g.healthy and g.temperature_c > limit:
+                g = dataclasses.replace(
+                    g, healthy=False,
+                    health_reason=f"temperature {g.temperature_c}C over limit {limit}C",
+                )
             out.append(
                 pb.GpuInfo(
                     index=g.index,
@@ -142,11 +153,18 @@ class Agent:
                 running=[pb.AttemptRef(job_id=j, attempt=a) for j, a in running],
                 finished=[pb.AttemptRef(job_id=j, attempt=a) for j, a in self.unacked],
                 version=VERSION,
+                sent=time.time(),
                 boot_time=psutil.boot_time(),
                 arch=platform.machine(),
                 os=f"{platform.system()} {platform.release()}",
             )
         )
+
+    def _before_retry(self, rs: tenacity.RetryCallState) -> None:
+        exc = rs.outcome.exception() if rs.outcome else None
+        self._link_failed(exc)
+        logger.warning("controller %s not reachable (%s); retrying",
+                       self.cfg.controller.address, _short(exc))
 
     # ------------------------------------------------------------ main loop
     async def run(self) -> None:
@@ -157,11 +175,7 @@ class Agent:
         retry = tenacity.AsyncRetrying(
             wait=tenacity.wait_exponential_jitter(initial=0.2, max=5.0),
             retry=tenacity.retry_if_exception_type((grpc.RpcError, ConnectionError, OSError)),
-            before_sleep=lambda rs: logger.warning(
-                "controller %s not reachable (%s); retrying",
-                self.cfg.controller.address,
-                _short(rs.outcome.exception() if rs.outcome else None),
-            ),
+            before_sleep=self._before_retry,
         )
         while not self._stopping.is_set():
             try:
@@ -226,6 +240,7 @@ class Agent:
                         running=[
                             pb.AttemptRef(job_id=j, attempt=a) for j, a in self.launcher.running()
                         ],
+                        sent=time.time(),
                     )
                 )
             )
@@ -234,7 +249,11 @@ class Agent:
         async for msg in call:
             kind = msg.WhichOneof("msg")
             if kind == "welcome":
-                self.heartbeat_interval = msg.welcome.heartbeat_interval or self.heartbeat_interval
+                w = msg.welcome
+                self.heartbeat_interval = w.heartbeat_interval or self.heartbeat_interval
+                self.launcher.fence_after = w.fence_after
+                self.launcher.fence_grace = w.fence_grace
+                self._contact(w.hello_sent)
                 self.connected.set()
                 logger.info("registered with controller %s as %s",
                             self.cfg.controller.address, self.name)
@@ -245,6 +264,8 @@ class Agent:
             elif kind == "signal":
                 s = msg.signal
                 self.launcher.signal(s.ref.job_id, s.ref.attempt, s.signal, s.batch_only)
+            elif kind == "heartbeat_ack":
+                self._contact(msg.heartbeat_ack.sent)
             elif kind == "exit_ack":
                 key = (msg.exit_ack.ref.job_id, msg.exit_ack.ref.attempt)
                 self.unacked.pop(key, None)
@@ -276,6 +297,29 @@ class Agent:
 
             self.killed_unlaunched.add(key)
             self._on_exit(ExitRecord(key[0], key[1], 0, 9, kill.reason, time.time(), "never launched"))
+
+    def _contact(self, sent: float) -> None:
+        """The controller answered a message we sent at ``sent``: jobs may live on.
+
+        The fence file's mtime is what every job wrapper checks (see agent/wrap.py).
+        """
+        path = self.launcher.fence_file
+        try:
+            if os.stat(path).st_mtime >= sent:
+                return
+        except FileNotFoundError:
+            with open(path, "a"):
+                pass
+        os.utime(path, (sent, sent))
+
+    def _link_failed(self, exc: BaseException | None) -> None:
+        """A refused connection means no controller runs: none can requeue our jobs.
+
+        A restarted controller gives every node a fresh node_timeout, so jobs keep
+        running through a controller restart. Silence (timeouts) is not refusal.
+        """
+        if isinstance(exc, grpc.RpcError) and "refused" in (exc.details() or "").lower():
+            self._contact(time.time())
 
     def stop(self) -> None:
         self._stopping.set()

@@ -73,6 +73,7 @@ _CANCEL_NOTES = {
     "timeout": " DUE TO TIME LIMIT",
     "requeue": " DUE TO JOB REQUEUE",
     "node_fail": " DUE TO NODE FAILURE",
+    "fenced": " DUE TO LOST CONTACT WITH THE CONTROLLER",
 }
 _LEFTOVER_WAIT = 10.0  # seconds to wait for SIGKILLed leftovers before giving up
 
@@ -290,9 +291,31 @@ class Wrapper:
 
     # ------------------------------------------------------------ supervise
 
+    def fenced(self) -> bool:
+        """Whether the agent has lost contact with the controller for too long.
+
+        The agent sets the fence file's mtime to the send time of the last heartbeat
+        the controller acknowledged; the controller declares the node down only
+        ``node_timeout`` after it last heard from it, which is later than this fires.
+        """
+        after = float(self.launch.get("fence_after") or 0)
+        path = self.launch.get("fence_file")
+        if after <= 0 or not path:
+            return False
+        try:
+            last = os.stat(path).st_mtime
+        except OSError:
+            last = self.start_time
+        return time.time() - max(last, self.start_time) > after
+
     def supervise(self) -> None:
         limit = float(self.launch.get("time_limit") or 0)
         deadline = time.monotonic() + limit if limit > 0 else None
+        fencing = float(self.launch.get("fence_after") or 0) > 0
+        warn = self.launch.get("signal") or None
+        warn_at = None
+        if warn and deadline is not None:
+            warn_at = max(time.monotonic(), deadline - float(warn.get("before", 60)))
         while self.status is None:
             self.handle_signals()
             self.reap()
@@ -301,12 +324,21 @@ class Wrapper:
             now = time.monotonic()
             if deadline is not None and not self.cancelling and now >= deadline:
                 self.cancel("timeout")
+            if warn_at is not None and now >= warn_at and not self.cancelling:
+                warn_at = None
+                self.send_warning(int(warn["signal"]), bool(warn.get("batch_only")))
+            if fencing and not self.cancelling and self.fenced():
+                self.cancel("fenced")
+                grace = float(self.launch.get("fence_grace") or 0)
+                self.kill_at = min(self.kill_at or now + grace, now + grace)
             if self.kill_at is not None and now >= self.kill_at:
                 self.kill_all(signal.SIGKILL)
                 self.kill_at = None
-            waits = [5.0]
+            waits = [0.5 if fencing else 5.0]
             if deadline is not None and not self.cancelling:
                 waits.append(deadline - now)
+            if warn_at is not None:
+                waits.append(warn_at - now)
             if self.kill_at is not None:
                 waits.append(self.kill_at - now)
             self.wait(max(0.0, min(waits)))
@@ -358,6 +390,15 @@ class Wrapper:
         subreaper then finds every leftover among its descendants instead.
         """
         return bool(self.pgid) and (self.status is None or not self.subreaper)
+
+    def send_warning(self, sig: int, batch_only: bool) -> None:
+        """--signal: warn the job before its time limit so it can checkpoint."""
+        if batch_only:
+            if self.proc is not None and self.status is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.proc.pid, sig)
+        else:
+            self.signal_group(sig)
 
     def signal_group(self, sig: int) -> None:
         if self.group_is_ours():

@@ -21,7 +21,8 @@ cancelled and the queue drained between parts):
            over 4 concurrent shell loops (SLURM bench.sh parts a and b).
   tput     throughput_jobs_per_s: N one-CPU ``--wrap=true`` jobs submitted by a shell loop
            of gsub processes, first submit until ``gqueue`` shows no job of ours
-           (SLURM bench.sh part c).
+           (SLURM bench.sh part c); throughput_api_jobs_per_s: the same N jobs submitted
+           through the API by 16 async callers (no process start per job).
 
 With ``--slurm`` the SLURM anchor (up.sh, bench.sh, down.sh from shared/slurm-anchor) is
 run afterwards with the same sizes and its JSON is stored under ``"slurm"``.
@@ -98,6 +99,7 @@ COMPARE = [
     ("gcancel_u_5000_s", "scancel_all_held_ms", "s", "cancel -u of the held jobs"),
     ("api_submit_per_s", None, "jobs/s", "API submits, 64 async callers"),
     ("api_submit_seq_per_s", None, "jobs/s", "API submits, one caller"),
+    ("throughput_api_jobs_per_s", None, "jobs/s", "N 1-CPU true jobs via API, submit->empty"),
 ]
 
 
@@ -489,6 +491,7 @@ class Bench:
                 # concurrent: C callers pull from one counter until N jobs are in
                 n, left = sz["api_jobs"], [sz["api_jobs"]]
                 lat_c: list[float] = []
+                done_at: list[float] = []
                 ids_c: list[int] = []
                 errs: list[str] = []
 
@@ -501,12 +504,14 @@ class Bench:
                         except grpc.aio.AioRpcError as exc:
                             errs.append(f"{exc.code().name}: {exc.details()}")
                             continue
-                        lat_c.append((time.perf_counter() - a) * 1000)
+                        done_at.append(time.perf_counter())
+                        lat_c.append((done_at[-1] - a) * 1000)
                         ids_c.append(rep.job_id)
 
                 t0 = time.perf_counter()
                 await asyncio.gather(*(caller() for _ in range(sz["api_concurrency"])))
                 out["conc"] = (time.perf_counter() - t0, lat_c, ids_c, errs, n)
+                out["done_at"] = [x - t0 for x in done_at]
             return out
 
         self.cleanup()
@@ -525,6 +530,14 @@ class Bench:
         self.res["api_submit_failures"] = len(errs)
         if errs:
             self.res["api_submit_first_error"] = errs[0]
+        # the rate by fifths of the run: does a submit get dearer as the queue grows?
+        done = out["done_at"]
+        if len(done) >= 50:
+            k = len(done) // 5
+            edges = [0.0] + [done[(i + 1) * k - 1] for i in range(5)]
+            self.breakdown["api_submit_per_s_by_fifth"] = [
+                r(k / (edges[i + 1] - edges[i])) for i in range(5)
+            ]
         if ids_c:
             # every reply came after the commit: the rows must be in the database
             self.res["api_submit_rows_in_db"] = self.db_count(min(ids_c), max(ids_c))
@@ -744,6 +757,7 @@ class Bench:
             "gsub_seq": self.sz["n"],
             "gsub_par": self.sz["n"] // self.sz["par"] * self.sz["par"],
             "throughput": self.sz["n"],
+            "throughput_api": self.sz["n"],
         }
         out = {}
         for part, n in jobs.items():
@@ -752,6 +766,54 @@ class Bench:
                     k: round(v * 1000 / n, 2) for k, v in by_part[part].items() if k != "wall"
                 }
         self.breakdown["cpu_ms_per_job"] = out
+
+    def part_throughput_api(self) -> None:
+        """Like throughput, but submitted through the API (16 async callers): what the
+        controller and agents sustain without a Python process start per job."""
+        self.cleanup()
+        n, conc = self.sz["n"], 16
+        from gsched.cli import directives
+
+        argv = ["-n1", "-c1", "--wrap=true", "-o", "/dev/null", "-J", "bench-tput-api"]
+        spec = directives.parse_submission(argv, self.child_env(), os.getcwd(), None, "gsub").spec
+        md = self.metadata()
+
+        async def go() -> tuple[float, float, int]:
+            import grpc
+            from gsched.protos import gsched_pb2 as pb
+            from gsched.protos import gsched_pb2_grpc as rpc
+
+            async with grpc.aio.insecure_channel(self.address) as ch:
+                stub = rpc.JobServiceStub(ch)
+                req = pb.SubmitRequest(spec=spec)
+                await ch.channel_ready()
+                left = [n]
+
+                async def caller() -> None:
+                    while left[0] > 0:
+                        left[0] -= 1
+                        await stub.Submit(req, metadata=md, timeout=60)
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(caller() for _ in range(conc)))
+                t_sub = time.perf_counter()
+                lreq = pb.ListJobsRequest(filter=pb.JobFilter(users=[self.user]))
+                deadline = t_sub + self.sz["tput_drain_timeout_s"]
+                while time.perf_counter() < deadline:
+                    rep = await stub.ListJobs(lreq, metadata=md, timeout=30)
+                    if not rep.jobs:
+                        return t0, t_sub, 0
+                    await asyncio.sleep(0.05)
+                rep = await stub.ListJobs(lreq, metadata=md, timeout=30)
+                return t0, t_sub, len(rep.jobs)
+
+        t0, t_sub, left = asyncio.run(asyncio.wait_for(go(), 600))
+        t1 = time.perf_counter()
+        self.res["throughput_api_submit_s"] = r(t_sub - t0, 3)
+        if left:
+            raise PartError(f"{left} jobs still queued after the drain timeout")
+        self.res["throughput_api_jobs_per_s"] = r(n / (t1 - t0))
+        self.res["throughput_api_total_s"] = r(t1 - t0, 3)
 
     # ---------------------------------------------------------------- driver
     def run_all(self) -> dict[str, Any]:
@@ -768,6 +830,7 @@ class Bench:
                 self.part("gsub_seq", self.part_gsub_seq)
                 self.part("gsub_par", self.part_gsub_par)
                 self.part("throughput", self.part_throughput)
+                self.part("throughput_api", self.part_throughput_api)
                 with contextlib.suppress(Exception):
                     self.cleanup(30)
                 self._per_job_cpu()
@@ -1022,6 +1085,23 @@ def table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def wait_idle(limit_s: float) -> float | None:
+    """Wait (at most limit_s) until the machine is nearly idle: under a quarter of one
+    core busy over a 3 s window. Returns the busy share (cores) of the last window."""
+    deadline = time.monotonic() + limit_s
+    share = None
+    while True:
+        b0, t0 = cpu_busy_s(), time.monotonic()
+        time.sleep(3)
+        b1, t1 = cpu_busy_s(), time.monotonic()
+        if b0 is None or b1 is None:
+            return None
+        share = (b1 - b0) / (t1 - t0)
+        if share < 0.25 or time.monotonic() >= deadline:
+            return round(share, 2)
+        log(f"machine busy ({share:.2f} cores in use by others); waiting")
+
+
 def _own_cpu() -> float:
     a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
@@ -1052,12 +1132,20 @@ def main() -> int:
         "throughput parts (diagnosis only: it slows the figures)",
     )
     ap.add_argument("--profile-dir", default=str(REPO / "bench" / "results"))
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for the machine to be nearly idle (shared machines)",
+    )
     args = ap.parse_args()
 
     def on_term(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_term)
+    idle_share = wait_idle(args.wait_idle) if args.wait_idle > 0 else None
     bench = Bench(args)
     doc: dict[str, Any] = {
         "schema": "gsched-bench-core/1",
@@ -1068,6 +1156,8 @@ def main() -> int:
         "cluster": {"agents": AGENTS, "cpus": CPUS, "mem_mb": MEM_MB, "gpus": GPUS},
         "sizes": bench.sz,
     }
+    if idle_share is not None:
+        doc["machine"]["busy_cores_before_start"] = idle_share
     log(
         f"gsched bench ({doc['mode']}), {doc['machine']['nproc']} cores, "
         f"load {doc['machine']['loadavg_start']}, commit {doc['gsched_build'].get('commit', '?')[:10]}"

@@ -41,7 +41,7 @@ Usage: {prog} [-o] [-d] [-Q] [-v] [-V] COMMAND
   show hostnames [LIST]    expand a hostlist (default: $SLURM_JOB_NODELIST)
   show hostlist LIST       compress a list of host names
   show config              controller configuration
-  hold|release|requeue ID[,ID...]
+  hold|release|requeue|requeuehold ID[,ID...]
   update JobId=ID [TimeLimit=[+|-]T] [Partition=P] [Name=N] [Nice=N] [Comment=C]
   update NodeName=LIST State=DRAIN|RESUME|DOWN|IDLE|UNDRAIN [Reason=TEXT]
   ping                     report whether the controller is up
@@ -132,6 +132,7 @@ _KEYWORDS = (
     ("hold", "holdu", 5),
     ("hold", "uhold", 5),
     ("release", "release", 3),
+    ("requeuehold", "requeuehold", 8),
     ("requeue", "requeue", 3),
     ("update", "update", 1),
     ("ping", "ping", 2),
@@ -202,7 +203,7 @@ def parse_args(argv: list[str], prog: str = "gctl") -> Args:
         raise CtlError(f"invalid keyword: {keyword}", bare=True)
     if args.command == "show":
         _parse_show(keyword, rest, args)
-    elif args.command in ("hold", "release", "requeue"):
+    elif args.command in ("hold", "release", "requeue", "requeuehold"):
         if not rest:
             raise CtlError(f"too few arguments for keyword:{keyword}", bare=True)
         args.ids = _split_ids(rest)
@@ -646,7 +647,8 @@ def _show_config(s: _Session, target: str | None) -> int:
 def _cmd_job_ids(s: _Session) -> int:
     from gsched.protos import gsched_pb2 as pb
 
-    method = {"hold": "Hold", "release": "Release", "requeue": "Requeue"}[s.args.command]
+    method = {"hold": "Hold", "release": "Release", "requeue": "Requeue",
+              "requeuehold": "Requeue"}[s.args.command]
     status = 0
     ids: list[int] = []
     for token in s.args.ids:
@@ -658,7 +660,8 @@ def _cmd_job_ids(s: _Session) -> int:
     if not ids:
         return status
     try:
-        reply = s.call(method, pb.JobIdsRequest(job_ids=ids))
+        reply = s.call(method, pb.JobIdsRequest(job_ids=ids,
+                                                hold=s.args.command == "requeuehold"))
     except ClientError as exc:
         for job_id in ids:
             s.report(CtlError(f"{exc.message} for job {job_id}", bare=True))
@@ -747,6 +750,7 @@ _HANDLERS = {
     "hold": _cmd_job_ids,
     "release": _cmd_job_ids,
     "requeue": _cmd_job_ids,
+    "requeuehold": _cmd_job_ids,
     "update": _cmd_update,
 }
 

@@ -14,7 +14,14 @@ Layout of the file (every key optional)::
     database = "sqlite:///..."            # default: sqlite file in state_dir
     kill_wait = 30                        # seconds from SIGTERM to SIGKILL
     heartbeat_interval = 2.0
-    node_timeout = 10.0
+    suspect_after = 4.0                   # silent: SUSPECT, no new jobs
+    node_timeout = 10.0                   # silent: DOWN ("Not responding"), jobs requeued
+    fence_after = 7.0                     # agents kill their jobs after this long cut off (0 = off)
+    fence_grace = 2.0
+    requeue_delay = 0.0
+    max_requeue = 5
+    return_to_service = 1
+    gpu_drain_share = 0.5
     accept_unknown_nodes = true           # agents not named in [[nodes]] join the default partition
     default_partition = "main"
 
@@ -34,6 +41,7 @@ Layout of the file (every key optional)::
     mem_mb = 0                            # 0 = detect
     address = ""                          # address other nodes should use
     state_dir = ""                        # default: <state_dir>/agent-<name>
+    gpu_max_temp_c = 0                    # hotter GPUs are unhealthy; 0 = no limit
 """
 
 from __future__ import annotations
@@ -81,7 +89,14 @@ class ControllerConfig:
     database: str = ""
     kill_wait: int = 30
     heartbeat_interval: float = 2.0
-    node_timeout: float = 10.0
+    suspect_after: float = 4.0  # silent this long: SUSPECT (no new jobs)
+    node_timeout: float = 10.0  # silent this long: DOWN, its jobs requeued
+    fence_after: float = 7.0  # agents kill their jobs after this long without contact; 0 = off
+    fence_grace: float = 2.0  # SIGTERM -> SIGKILL when fencing
+    requeue_delay: float = 0.0  # seconds a requeued job waits before it may start again
+    max_requeue: int = 5  # infrastructure requeues per job before it ends NODE_FAIL
+    return_to_service: int = 1  # 0: a DOWN node stays DOWN until RESUME; 1: back when healthy
+    gpu_drain_share: float = 0.5  # drain a node when this share of its GPUs is faulty
     accept_unknown_nodes: bool = True
     default_partition: str = "main"
 
@@ -94,6 +109,7 @@ class AgentConfig:
     mem_mb: int = 0
     address: str = ""
     state_dir: str = ""
+    gpu_max_temp_c: int = 0  # a GPU hotter than this is unhealthy; 0 = no limit
 
 
 @dataclasses.dataclass(frozen=True)

@@ -101,6 +101,11 @@ class Cluster:
         *,
         accept_unknown_nodes: bool = True,
         node_timeout: float = 10.0,
+        suspect_after: float = 4.0,
+        requeue_delay: float = 0.0,
+        max_requeue: int = 5,
+        return_to_service: int = 1,
+        gpu_drain_share: float = 0.5,
         finished_keep: float = 300.0,
         path_resolver: Callable[[Job], tuple[str, str]] | None = None,
     ) -> None:
@@ -112,6 +117,11 @@ class Cluster:
             )
         self.accept_unknown_nodes = accept_unknown_nodes
         self.node_timeout = node_timeout
+        self.suspect_after = min(suspect_after, node_timeout)
+        self.requeue_delay = requeue_delay
+        self.max_requeue = max_requeue
+        self.return_to_service = return_to_service
+        self.gpu_drain_share = gpu_drain_share
         self.finished_keep = finished_keep
         self.path_resolver = path_resolver
         self.jobs: dict[int, Job] = {}
@@ -240,6 +250,7 @@ class Cluster:
                 raise Conflict(ALREADY_DONE)
             raise Conflict("Job is pending execution")
         orders = self._stop(job, S.PENDING, "requeue", now)
+        job.last_failure = "requeued"
         if hold:
             job.hold = True
         return orders
@@ -337,8 +348,10 @@ class Cluster:
         node.gpus = list(report.gpus)
         node.info = dict(report.info)
         node.up = node.connected = node.ever_registered = True
+        node.suspect = False
         node.last_seen = node.registered_time = now
-        if node.down_reason == "Not responding":
+        if node.down_reason == "Not responding" and self.return_to_service:
+            logger.info("node %s registered again: back in service", name)
             node.down_reason = ""
         self.dirty_nodes.add(name)
         self.need_schedule = True
@@ -371,13 +384,52 @@ class Cluster:
                 orders.extend(self._part_ended(job, name, now))
         return orders
 
-    def node_heartbeat(self, name: str, gpus: tuple[Gpu, ...] | None, now: float) -> None:
+    def node_heartbeat(self, name: str, gpus: tuple[Gpu, ...] | None, now: float) -> list[Order]:
+        """A sign of life, with fresh GPU health when ``gpus`` is given."""
         node = self.nodes.get(name)
         if node is None:
-            return
+            return []
         node.last_seen = now
-        if gpus is not None:
-            node.gpus = list(gpus)
+        if node.suspect:
+            node.suspect = False
+            self.need_schedule = True
+        if gpus is None:
+            return []
+        was = {g.index: g.healthy for g in node.gpus}
+        node.gpus = list(gpus)
+        newly = [g for g in gpus if not g.healthy and was.get(g.index, True)]
+        return self._gpu_faults(node, newly, now) if newly else []
+
+    def _gpu_faults(self, node: Node, faulty: list[Gpu], now: float) -> list[Order]:
+        """GPUs turned unhealthy: requeue the jobs on them; drain when needed."""
+        from gsched.common.xids import action_for, failure_tag
+
+        orders: list[Order] = []
+        evidence = ", ".join(f"gpu{g.index}: {g.reason or 'unhealthy'}" for g in faulty)
+        logger.warning("node %s: GPU fault: %s", node.name, evidence)
+        bad = {g.index for g in faulty}
+        for job_id, (_, _, gpus) in list(node.jobs.items()):
+            job = self.jobs.get(job_id)
+            if job is None or job.state != S.RUNNING or not bad & set(gpus):
+                continue
+            hit = next(g for g in faulty if g.index in bad & set(gpus))
+            orders.extend(
+                self._infra_failure(job, node.name, failure_tag(hit.reason), now,
+                                    f"GPU {hit.index} on {node.name}: {hit.reason}")
+            )
+        actions = {action_for(g.reason) for g in faulty}
+        unhealthy = sum(1 for g in node.gpus if not g.healthy)
+        share = unhealthy / len(node.gpus) if node.gpus else 0.0
+        if not node.drain and (
+            actions & {"reset_gpu", "drain_node"} or share >= self.gpu_drain_share
+        ):
+            node.drain = True
+            node.reason = f"gpu fault: {evidence}"
+            node.reason_time, node.reason_user = now, "gsched"
+            logger.warning("node %s drained: %s", node.name, node.reason)
+        self.dirty_nodes.add(node.name)
+        self.need_schedule = True
+        return orders
 
     def node_disconnected(self, name: str, now: float) -> None:
         """The stream broke. Silence, not death: the timeout decides."""
@@ -389,15 +441,26 @@ class Cluster:
         """Periodic checks: node timeouts, forgetting old finished jobs."""
         orders: list[Order] = []
         for node in self.nodes.values():
-            if node.up and now - node.last_seen > self.node_timeout:
+            silent = now - node.last_seen
+            if node.up and not node.suspect and silent > self.suspect_after:
+                logger.warning("node %s silent for %.1fs: SUSPECT", node.name, silent)
+                node.suspect = True
+            if node.up and silent > self.node_timeout:
                 logger.warning("node %s not responding for %.1fs", node.name, now - node.last_seen)
                 node.up = False
                 node.connected = False
+                node.suspect = False
                 node.down_reason = "Not responding"
                 node.reason_time = now
                 self.dirty_nodes.add(node.name)
                 orders.extend(self._node_failed(node, now, f"node {node.name} not responding"))
                 self.need_schedule = True
+        if any(
+            j.state == S.PENDING and j.eligible_time and j.eligible_time <= now
+            and j.reason == "BeginTime"
+            for j in self.jobs.values()
+        ):
+            self.need_schedule = True
         old = [
             j.job_id
             for j in self.jobs.values()
@@ -451,7 +514,14 @@ class Cluster:
     def schedule(self, now: float) -> list[Order]:
         """Start whatever can start now; record reasons for the rest."""
         self.need_schedule = False
-        pending = self.pending_order()
+        pending = []
+        for job in self.pending_order():
+            if job.eligible_time > now and not job.hold:
+                if job.reason != "BeginTime":
+                    job.reason = "BeginTime"
+                    self._dirty(job)
+                continue
+            pending.append(job)
         if not pending:
             return []
         decisions, reasons = schedule(pending, self.nodes, self.partitions, self.default_partition)
@@ -506,15 +576,31 @@ class Cluster:
                 node.release(job_id)
                 continue
             if job.state == S.RUNNING:
-                if job.request.requeue:
-                    orders.extend(self._stop(job, S.PENDING, why, now))
-                    job.reason = "None"
-                else:
-                    orders.extend(self._stop(job, S.NODE_FAIL, why, now))
-                    job.reason = "NodeDown"
+                orders.extend(self._infra_failure(job, node.name, "node_lost", now, why))
             # the dead node's part counts as ended: its processes are fenced off by
             # the attempt number if the node ever comes back
             orders.extend(self._part_ended(job, node.name, now))
+        return orders
+
+    def _infra_failure(self, job: Job, node: str, tag: str, now: float, why: str) -> list[Order]:
+        """A running job lost a node or a GPU: requeue it whole, or end it NODE_FAIL."""
+        limit = job.request.max_requeue if job.request.max_requeue >= 0 else self.max_requeue
+        job.last_failure = tag
+        if not job.request.requeue:
+            logger.warning("job %d: %s; --no-requeue: NODE_FAIL", job.job_id, why)
+            orders = self._stop(job, S.NODE_FAIL, "node_fail", now)
+            job.reason = "NodeDown"
+            return orders
+        if job.attempt >= limit:
+            logger.warning("job %d: %s; requeue limit %d reached: NODE_FAIL",
+                           job.job_id, why, limit)
+            orders = self._stop(job, S.NODE_FAIL, "node_fail", now)
+            job.reason = f"RequeueLimit({limit})"
+            return orders
+        logger.warning("job %d attempt %d: %s; requeueing (%s)", job.job_id, job.attempt, why, tag)
+        orders = self._stop(job, S.PENDING, "node_fail", now)
+        if node not in job.request.avoid:
+            job.request = dataclasses.replace(job.request, avoid=(*job.request.avoid, node))
         return orders
 
     def _part_ended(self, job: Job, name: str, now: float) -> list[Order]:
@@ -540,6 +626,8 @@ class Cluster:
                 return []
             transition(job, S.PENDING, now, "requeued")
             job.attempt += 1
+            job.reason = "None"
+            job.eligible_time = now + self.requeue_delay if self.requeue_delay else 0.0
             job.alloc = {}
             job.start_time = 0.0
             job.exit_code = job.exit_signal = 0

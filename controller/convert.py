@@ -73,7 +73,15 @@ def request_from_spec(spec: pb.JobSpec) -> Request:
         exclusive=spec.exclusive,
         time_limit=spec.time_limit,
         requeue=spec.requeue != 2,
+        max_requeue=_int(spec.extra.get("max-requeue", ""), -1),
     )
+
+
+def _int(value: str, default: int) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return default
 
 
 def resolve_paths(job: Job) -> tuple[str, str]:
@@ -207,5 +215,5 @@ def node_info(node: Node, cluster: Cluster) -> pb.NodeInfo:
         job_ids=sorted(node.jobs),
         reason_time=node.reason_time,
         reason_user=node.reason_user,
-        connected=node.connected,
+        connected=node.connected and not node.suspect,
     )

@@ -73,6 +73,8 @@ class Request:
     exclusive: bool = False
     time_limit: int = 0  # seconds; 0 = partition default; -1 = unlimited
     requeue: bool = True
+    max_requeue: int = -1  # infrastructure requeues allowed; -1 = the cluster default
+    avoid: tuple[str, ...] = ()  # nodes that failed this job: placed elsewhere when possible
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -80,7 +82,7 @@ class Request:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Request:
         raw = dict(raw)
-        for key in ("partitions", "nodelist", "exclude"):
+        for key in ("partitions", "nodelist", "exclude", "avoid"):
             raw[key] = tuple(raw.get(key, ()))
         return cls(**raw)
 
@@ -119,6 +121,8 @@ class Job:
     stdout_path: str = ""
     stderr_path: str = ""
     comment: str = ""
+    last_failure: str = ""  # why the previous attempt ended: node_lost, gpu_xid_79, ...
+    eligible_time: float = 0.0  # a requeued job may not start before this
     story: list[tuple[float, str, str, str]] = dataclasses.field(default_factory=list)
 
     @property

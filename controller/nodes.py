@@ -40,6 +40,7 @@ class Node:
     reason_time: float = 0.0
     reason_user: str = ""
     connected: bool = False
+    suspect: bool = False  # silent past suspect_after: no new jobs, not yet DOWN
     last_seen: float = 0.0
     registered_time: float = 0.0
     info: dict[str, Any] = dataclasses.field(default_factory=dict)  # hostname, address, ...
@@ -75,7 +76,10 @@ class Node:
 
     @property
     def schedulable(self) -> bool:
-        return self.up and not self.drain and not self.down_reason
+        return (
+            self.up and self.connected and not self.suspect and not self.drain
+            and not self.down_reason
+        )
 
     # ------------------------------------------------------------ state
     @property

@@ -59,6 +59,25 @@ def partitions_from_config(cfg: Config) -> list[Partition]:
     return parts
 
 
+def _node_timeout(cfg: Config) -> float:
+    """When a silent node is declared DOWN and its jobs restart elsewhere.
+
+    Never before the node's own fencing has killed its jobs: fence_after plus the
+    SIGTERM->SIGKILL grace plus one second of margin.
+    """
+    c = cfg.controller
+    timeout = c.node_timeout
+    if c.fence_after > 0:
+        needed = c.fence_after + c.fence_grace + 1.0
+        if needed > timeout:
+            logger.warning(
+                "node_timeout %.1fs is shorter than fencing (%.1fs + %.1fs grace): using %.1fs",
+                timeout, c.fence_after, c.fence_grace, needed,
+            )
+            timeout = needed
+    return timeout
+
+
 @dataclasses.dataclass
 class AgentSession:
     """One connected agent's outgoing queue (``None`` closes the stream)."""
@@ -81,7 +100,12 @@ class Controller:
             parts,
             default,
             accept_unknown_nodes=cfg.controller.accept_unknown_nodes,
-            node_timeout=cfg.controller.node_timeout,
+            node_timeout=_node_timeout(cfg),
+            suspect_after=cfg.controller.suspect_after,
+            requeue_delay=cfg.controller.requeue_delay,
+            max_requeue=cfg.controller.max_requeue,
+            return_to_service=cfg.controller.return_to_service,
+            gpu_drain_share=cfg.controller.gpu_drain_share,
             path_resolver=convert.resolve_paths,
         )
         self.store = Store(cfg.database_url)
@@ -185,7 +209,8 @@ class Controller:
         while True:
             await asyncio.sleep(interval)
             orders = self.cluster.tick(self.clock())
-            if orders or self.cluster.dirty_nodes or self.cluster.dirty_jobs:
+            c = self.cluster
+            if orders or c.dirty_nodes or c.dirty_jobs or c.need_schedule:
                 self.enqueue(orders)
 
     # ------------------------------------------------------------ orders
@@ -229,6 +254,7 @@ class Controller:
             ntasks=job.request.ntasks,
             submit_time=job.submit_time,
             kill_wait=self.cfg.controller.kill_wait,
+            last_failure=job.last_failure,
             controller_address=self.cfg.controller.address,
             batch=order.node_index == 0,
         )

@@ -62,7 +62,7 @@ def _need(req: Request, node: Node) -> tuple[int, int]:
 
 def fits(req: Request, node: Node) -> Placement | None:
     """Where ``req`` would go on ``node`` right now, or None."""
-    if not node.schedulable or node.name in req.exclude:
+    if not node.schedulable or node.name in req.exclude or node.name in req.avoid:
         return None
     cpus, mem = _need(req, node)
     if (req.exclusive or req.mem_whole_node) and node.jobs:
@@ -182,6 +182,14 @@ def schedule(
                 why = why or "PartitionNodeLimit"
                 continue
             placement = place(job.request, part, nodes)
+            if placement is None and job.request.avoid:
+                # Avoiding the nodes that failed this job is a preference: fall back
+                # when the other nodes could never run it.
+                strict = dataclasses.replace(
+                    job.request, exclude=job.request.exclude + job.request.avoid, avoid=()
+                )
+                if not feasible(strict, part, nodes):
+                    placement = place(dataclasses.replace(job.request, avoid=()), part, nodes)
             if placement is None:
                 why = "Priority" if pname in blocked else "Resources"
                 blocked.add(pname)

@@ -217,7 +217,12 @@ class JobService(rpc.JobServiceServicer):
 
     @handler
     async def Requeue(self, request: pb.JobIdsRequest, context: Any) -> pb.JobIdsReply:
-        return await self._each(request, context, self.cluster.requeue)
+        hold = request.hold
+
+        def requeue(job_id: int, caller: Caller, now: float) -> list[Any]:
+            return self.cluster.requeue(job_id, caller, now, hold=hold)
+
+        return await self._each(request, context, requeue)
 
     @handler
     async def UpdateJob(self, request: pb.UpdateJobRequest, context: Any) -> pb.UpdateJobReply:
@@ -356,6 +361,9 @@ class AgentLinkService(rpc.AgentLinkServicer):
                     heartbeat_interval=ctl.cfg.controller.heartbeat_interval,
                     cluster_name=ctl.cfg.cluster_name,
                     controller_version=VERSION,
+                    hello_sent=hello.sent,
+                    fence_after=ctl.cfg.controller.fence_after,
+                    fence_grace=ctl.cfg.controller.fence_grace,
                 )
             )
         )
@@ -415,10 +423,22 @@ class AgentLinkService(rpc.AgentLinkServicer):
                     break
                 kind = msg.WhichOneof("msg")
                 now = ctl.clock()
+                node = cluster.nodes.get(name)
+                if node is not None and not node.up:
+                    # Declared DOWN while this stream looked alive (a frozen agent):
+                    # make it say hello again so stale attempts are reconciled.
+                    logger.warning("node %s speaks again after being declared DOWN; "
+                                   "asking it to register again", name)
+                    break
                 if kind == "heartbeat":
                     hb = msg.heartbeat
                     gpus = tuple(convert.gpu_from_pb(g) for g in hb.gpus) if hb.gpus else None
-                    cluster.node_heartbeat(name, gpus, now)
+                    orders = cluster.node_heartbeat(name, gpus, now)
+                    if orders or cluster.dirty_nodes or cluster.need_schedule:
+                        ctl.enqueue(orders)
+                    session.queue.put_nowait(
+                        pb.ControllerMessage(heartbeat_ack=pb.HeartbeatAck(sent=hb.sent))
+                    )
                     node = cluster.nodes.get(name)
                     if node is not None:
                         node.info["cpu_load"] = hb.cpu_load

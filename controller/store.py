@@ -52,6 +52,8 @@ jobs_t = sa.Table(
     sa.Column("stdout_path", sa.Text, nullable=False),
     sa.Column("stderr_path", sa.Text, nullable=False),
     sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("last_failure", sa.String(64), nullable=False),
+    sa.Column("eligible_time", sa.Float, nullable=False),
     sa.Column("request", sa.Text, nullable=False),  # JSON of Request
     sa.Column("alloc", sa.Text, nullable=False),  # JSON, allocation order kept
     sa.Column("pending_nodes", sa.Text, nullable=False),  # JSON list
@@ -108,6 +110,8 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "stdout_path": job.stdout_path,
         "stderr_path": job.stderr_path,
         "comment": job.comment,
+        "last_failure": job.last_failure,
+        "eligible_time": job.eligible_time,
         "request": json.dumps(job.request.to_dict()),
         "alloc": json.dumps(list(job.alloc.items())),
         "pending_nodes": json.dumps(job.pending_nodes),
@@ -143,6 +147,8 @@ def row_to_job(row: Any) -> Job:
         stdout_path=m["stdout_path"],
         stderr_path=m["stderr_path"],
         comment=m["comment"],
+        last_failure=m["last_failure"],
+        eligible_time=m["eligible_time"],
         alloc=dict((k, v) for k, v in json.loads(m["alloc"])),
         pending_nodes=list(json.loads(m["pending_nodes"])),
     )

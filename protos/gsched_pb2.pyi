@@ -241,10 +241,12 @@ class CancelReply(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[JobResult, _Mapping]]] = ...) -> None: ...
 
 class JobIdsRequest(_message.Message):
-    __slots__ = ("job_ids",)
+    __slots__ = ("job_ids", "hold")
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, job_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+    hold: bool
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., hold: _Optional[bool] = ...) -> None: ...
 
 class JobIdsReply(_message.Message):
     __slots__ = ("results",)
@@ -440,7 +442,7 @@ class AttemptRef(_message.Message):
     def __init__(self, job_id: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node", "hostname", "address", "cpus", "mem_mb", "gpus", "gpu_backend", "running", "version", "boot_time", "arch", "os", "secret", "finished")
+    __slots__ = ("node", "hostname", "address", "cpus", "mem_mb", "gpus", "gpu_backend", "running", "version", "boot_time", "arch", "os", "secret", "finished", "sent")
     NODE_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -455,6 +457,7 @@ class Hello(_message.Message):
     OS_FIELD_NUMBER: _ClassVar[int]
     SECRET_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
     node: str
     hostname: str
     address: str
@@ -469,19 +472,22 @@ class Hello(_message.Message):
     os: str
     secret: str
     finished: _containers.RepeatedCompositeFieldContainer[AttemptRef]
-    def __init__(self, node: _Optional[str] = ..., hostname: _Optional[str] = ..., address: _Optional[str] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpu_backend: _Optional[str] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., version: _Optional[str] = ..., boot_time: _Optional[float] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., secret: _Optional[str] = ..., finished: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ...) -> None: ...
+    sent: float
+    def __init__(self, node: _Optional[str] = ..., hostname: _Optional[str] = ..., address: _Optional[str] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpu_backend: _Optional[str] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., version: _Optional[str] = ..., boot_time: _Optional[float] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., secret: _Optional[str] = ..., finished: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., sent: _Optional[float] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("cpu_load", "free_mem_mb", "gpus", "running")
+    __slots__ = ("cpu_load", "free_mem_mb", "gpus", "running", "sent")
     CPU_LOAD_FIELD_NUMBER: _ClassVar[int]
     FREE_MEM_MB_FIELD_NUMBER: _ClassVar[int]
     GPUS_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
     cpu_load: float
     free_mem_mb: int
     gpus: _containers.RepeatedCompositeFieldContainer[GpuInfo]
     running: _containers.RepeatedCompositeFieldContainer[AttemptRef]
-    def __init__(self, cpu_load: _Optional[float] = ..., free_mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ...) -> None: ...
+    sent: float
+    def __init__(self, cpu_load: _Optional[float] = ..., free_mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., sent: _Optional[float] = ...) -> None: ...
 
 class JobStarted(_message.Message):
     __slots__ = ("ref", "pid", "start_time")
@@ -522,7 +528,7 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., started: _Optional[_Union[JobStarted, _Mapping]] = ..., exited: _Optional[_Union[JobExited, _Mapping]] = ...) -> None: ...
 
 class Launch(_message.Message):
-    __slots__ = ("ref", "spec", "user", "uid", "gid", "group", "nodes", "node_index", "partition", "time_limit", "stdout_path", "stderr_path", "cluster_name", "ntasks", "submit_time", "kill_wait", "node_addresses", "controller_address", "batch")
+    __slots__ = ("ref", "spec", "user", "uid", "gid", "group", "nodes", "node_index", "partition", "time_limit", "stdout_path", "stderr_path", "cluster_name", "ntasks", "submit_time", "kill_wait", "node_addresses", "controller_address", "batch", "last_failure")
     class NodeAddressesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -549,6 +555,7 @@ class Launch(_message.Message):
     NODE_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     CONTROLLER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_FIELD_NUMBER: _ClassVar[int]
     ref: AttemptRef
     spec: JobSpec
     user: str
@@ -568,7 +575,8 @@ class Launch(_message.Message):
     node_addresses: _containers.ScalarMap[str, str]
     controller_address: str
     batch: bool
-    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., node_index: _Optional[int] = ..., partition: _Optional[str] = ..., time_limit: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., cluster_name: _Optional[str] = ..., ntasks: _Optional[int] = ..., submit_time: _Optional[float] = ..., kill_wait: _Optional[int] = ..., node_addresses: _Optional[_Mapping[str, str]] = ..., controller_address: _Optional[str] = ..., batch: _Optional[bool] = ...) -> None: ...
+    last_failure: str
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., node_index: _Optional[int] = ..., partition: _Optional[str] = ..., time_limit: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., cluster_name: _Optional[str] = ..., ntasks: _Optional[int] = ..., submit_time: _Optional[float] = ..., kill_wait: _Optional[int] = ..., node_addresses: _Optional[_Mapping[str, str]] = ..., controller_address: _Optional[str] = ..., batch: _Optional[bool] = ..., last_failure: _Optional[str] = ...) -> None: ...
 
 class SignalJob(_message.Message):
     __slots__ = ("ref", "signal", "batch_only")
@@ -595,25 +603,39 @@ class ExitAck(_message.Message):
     def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("heartbeat_interval", "cluster_name", "controller_version")
+    __slots__ = ("heartbeat_interval", "cluster_name", "controller_version", "hello_sent", "fence_after", "fence_grace")
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_NAME_FIELD_NUMBER: _ClassVar[int]
     CONTROLLER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HELLO_SENT_FIELD_NUMBER: _ClassVar[int]
+    FENCE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    FENCE_GRACE_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval: float
     cluster_name: str
     controller_version: str
-    def __init__(self, heartbeat_interval: _Optional[float] = ..., cluster_name: _Optional[str] = ..., controller_version: _Optional[str] = ...) -> None: ...
+    hello_sent: float
+    fence_after: float
+    fence_grace: float
+    def __init__(self, heartbeat_interval: _Optional[float] = ..., cluster_name: _Optional[str] = ..., controller_version: _Optional[str] = ..., hello_sent: _Optional[float] = ..., fence_after: _Optional[float] = ..., fence_grace: _Optional[float] = ...) -> None: ...
+
+class HeartbeatAck(_message.Message):
+    __slots__ = ("sent",)
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    sent: float
+    def __init__(self, sent: _Optional[float] = ...) -> None: ...
 
 class ControllerMessage(_message.Message):
-    __slots__ = ("welcome", "launch", "signal", "kill", "exit_ack")
+    __slots__ = ("welcome", "launch", "signal", "kill", "exit_ack", "heartbeat_ack")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     LAUNCH_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     KILL_FIELD_NUMBER: _ClassVar[int]
     EXIT_ACK_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     launch: Launch
     signal: SignalJob
     kill: KillJob
     exit_ack: ExitAck
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., launch: _Optional[_Union[Launch, _Mapping]] = ..., signal: _Optional[_Union[SignalJob, _Mapping]] = ..., kill: _Optional[_Union[KillJob, _Mapping]] = ..., exit_ack: _Optional[_Union[ExitAck, _Mapping]] = ...) -> None: ...
+    heartbeat_ack: HeartbeatAck
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., launch: _Optional[_Union[Launch, _Mapping]] = ..., signal: _Optional[_Union[SignalJob, _Mapping]] = ..., kill: _Optional[_Union[KillJob, _Mapping]] = ..., exit_ack: _Optional[_Union[ExitAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ...) -> None: ...
