@@ -261,6 +261,17 @@ def show_job(
         # No spec (listed without detail): say what was allocated, per node.
         per_node = job.gpus // max(job.num_nodes, 1)
         lines.append(f"TresPerNode={_gres('', per_node)}")
+    if job.restart_count or len(job.attempts) > 1:
+        # gsched addition: every attempt of a requeued job, and why it ended
+        if job.last_failure:
+            lines.append(f"LastFailure={job.last_failure}")
+        for a in job.attempts:
+            lines.append(
+                f"Attempt={a.attempt} NodeList={_compress(list(a.nodes)) or '(null)'} "
+                f"StartTime={format_time(a.start_time)} "
+                f"EndTime={format_time(a.end_time) if a.end_time else 'Unknown'} "
+                f"Ended={a.ended or 'Running'}"
+            )
     if oneliner:
         return _join(lines, True) + " \n"
     return _join(lines, False) + "\n   \n\n"

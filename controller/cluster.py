@@ -537,6 +537,10 @@ class Cluster:
             job.pending_nodes = [p.node for p in d.placements]
             job.start_time = now
             job.end_time = 0.0
+            job.attempts.append(
+                {"attempt": job.attempt, "nodes": list(job.alloc), "start": now, "end": 0.0,
+                 "ended": ""}
+            )
             job.reason = "None"
             job.final_state = ""
             part = self.partitions[d.partition]
@@ -617,13 +621,16 @@ class Cluster:
             final = JobState(job.final_state or S.COMPLETED)
             transition(job, final, now, "all nodes ended")
             job.end_time = now
+            self._attempt_ended(job, now, str(final))
             if final == S.CANCELLED:
                 job.reason = "None"
         elif job.state == S.REQUEUED:
             if job.final_state == S.CANCELLED:
                 transition(job, S.CANCELLED, now, "cancelled while requeueing")
                 job.end_time = now
+                self._attempt_ended(job, now, "CANCELLED")
                 return []
+            self._attempt_ended(job, now, job.last_failure or "requeued")
             transition(job, S.PENDING, now, "requeued")
             job.attempt += 1
             job.reason = "None"
@@ -636,6 +643,14 @@ class Cluster:
                 job.reason = "JobHeldUser"
                 job.priority = 0
         return []
+
+    @staticmethod
+    def _attempt_ended(job: Job, now: float, how: str) -> None:
+        for a in reversed(job.attempts):
+            if a["attempt"] == job.attempt and not a["end"]:
+                a["end"], a["ended"] = now, how
+                break
+        del job.attempts[:-20]  # a crash loop must not grow the row without bound
 
     def validate(self) -> None:
         """Invariants, checked by tests after every step."""

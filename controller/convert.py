@@ -142,7 +142,13 @@ def job_info(job: Job, now: float, detail: bool = False) -> pb.JobInfo:
         stderr_path=job.stderr_path,
         batch_host=job.batch_host,
         now=now,
+        last_failure=job.last_failure,
     )
+    for a in job.attempts:
+        info.attempts.add(
+            attempt=a["attempt"], nodes=a["nodes"], start_time=a["start"],
+            end_time=a["end"], ended=a["ended"],
+        )
     for name, a in job.alloc.items():
         info.gpu_alloc.add(
             node=name, indices=a.get("gpus", []), cpus=a.get("cpus", 0), mem_mb=a.get("mem_mb", 0)

@@ -123,6 +123,8 @@ class Job:
     comment: str = ""
     last_failure: str = ""  # why the previous attempt ended: node_lost, gpu_xid_79, ...
     eligible_time: float = 0.0  # a requeued job may not start before this
+    # one entry per start: {"attempt", "nodes", "start", "end", "ended"}
+    attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     story: list[tuple[float, str, str, str]] = dataclasses.field(default_factory=list)
 
     @property

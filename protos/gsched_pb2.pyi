@@ -97,7 +97,7 @@ class JobSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., script: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., environment: _Optional[_Mapping[str, str]] = ..., export_mode: _Optional[str] = ..., output: _Optional[str] = ..., error: _Optional[str] = ..., input: _Optional[str] = ..., open_mode: _Optional[str] = ..., time_limit: _Optional[int] = ..., nodes_min: _Optional[int] = ..., nodes_max: _Optional[int] = ..., ntasks: _Optional[int] = ..., ntasks_per_node: _Optional[int] = ..., cpus_per_task: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_whole_node: _Optional[bool] = ..., mem_per_cpu_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., gpus_per_node: _Optional[int] = ..., gpus_per_task: _Optional[int] = ..., gpu_type: _Optional[str] = ..., partitions: _Optional[_Iterable[str]] = ..., hold: _Optional[bool] = ..., exclusive: _Optional[bool] = ..., nodelist: _Optional[str] = ..., exclude: _Optional[str] = ..., requeue: _Optional[int] = ..., comment: _Optional[str] = ..., submit_host: _Optional[str] = ..., submit_dir: _Optional[str] = ..., nice: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ..., wrapped: _Optional[bool] = ..., shell: _Optional[str] = ...) -> None: ...
 
 class JobInfo(_message.Message):
-    __slots__ = ("job_id", "name", "user", "uid", "gid", "group", "state", "reason", "partition", "submit_time", "start_time", "end_time", "time_limit", "nodes", "num_nodes", "num_cpus", "num_tasks", "mem_mb", "gpus", "exit_code", "exit_signal", "restart_count", "priority", "spec", "stdout_path", "stderr_path", "gpu_alloc", "batch_host", "now")
+    __slots__ = ("job_id", "name", "user", "uid", "gid", "group", "state", "reason", "partition", "submit_time", "start_time", "end_time", "time_limit", "nodes", "num_nodes", "num_cpus", "num_tasks", "mem_mb", "gpus", "exit_code", "exit_signal", "restart_count", "priority", "spec", "stdout_path", "stderr_path", "gpu_alloc", "batch_host", "now", "attempts", "last_failure")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +127,8 @@ class JobInfo(_message.Message):
     GPU_ALLOC_FIELD_NUMBER: _ClassVar[int]
     BATCH_HOST_FIELD_NUMBER: _ClassVar[int]
     NOW_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     name: str
     user: str
@@ -156,7 +158,23 @@ class JobInfo(_message.Message):
     gpu_alloc: _containers.RepeatedCompositeFieldContainer[NodeGpus]
     batch_host: str
     now: float
-    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., partition: _Optional[str] = ..., submit_time: _Optional[float] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., time_limit: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., num_nodes: _Optional[int] = ..., num_cpus: _Optional[int] = ..., num_tasks: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., exit_code: _Optional[int] = ..., exit_signal: _Optional[int] = ..., restart_count: _Optional[int] = ..., priority: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., gpu_alloc: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., batch_host: _Optional[str] = ..., now: _Optional[float] = ...) -> None: ...
+    attempts: _containers.RepeatedCompositeFieldContainer[AttemptInfo]
+    last_failure: str
+    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., partition: _Optional[str] = ..., submit_time: _Optional[float] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., time_limit: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., num_nodes: _Optional[int] = ..., num_cpus: _Optional[int] = ..., num_tasks: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., exit_code: _Optional[int] = ..., exit_signal: _Optional[int] = ..., restart_count: _Optional[int] = ..., priority: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., gpu_alloc: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., batch_host: _Optional[str] = ..., now: _Optional[float] = ..., attempts: _Optional[_Iterable[_Union[AttemptInfo, _Mapping]]] = ..., last_failure: _Optional[str] = ...) -> None: ...
+
+class AttemptInfo(_message.Message):
+    __slots__ = ("attempt", "nodes", "start_time", "end_time", "ended")
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    attempt: int
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    start_time: float
+    end_time: float
+    ended: str
+    def __init__(self, attempt: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., ended: _Optional[str] = ...) -> None: ...
 
 class NodeGpus(_message.Message):
     __slots__ = ("node", "indices", "cpus", "mem_mb")

@@ -81,6 +81,11 @@ def test_lost_agent_job_requeued_elsewhere_and_fenced(local_cluster: LocalCluste
     assert_never_overlapped(spans)
     show = c.run("gctl", "show", "job", str(job_id)).out
     assert "Restarts=1" in show
+    assert "LastFailure=node_lost" in show
+    assert f"Attempt=0 NodeList={node} " in show and "Ended=node_lost" in show
+    assert "Attempt=1 " in show and "Ended=COMPLETED" in show
+    acct = c.run("gacct", "-j", str(job_id), "-P", "-n", "-o", "JobID,State,Restarts")
+    assert acct.out.splitlines()[0] == f"{job_id}|COMPLETED|1", acct.out
 
 
 def test_no_requeue_job_ends_node_fail(local_cluster: LocalCluster) -> None:
