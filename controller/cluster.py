@@ -127,6 +127,7 @@ class Cluster:
         self.jobs: dict[int, Job] = {}
         self.nodes: dict[str, Node] = {}
         self.next_job_id = 1
+        self.pending_ids: set[int] = set()
         self.dirty_jobs: set[int] = set()
         self.dirty_nodes: set[str] = set()
         self.need_schedule = False
@@ -151,9 +152,24 @@ class Cluster:
             raise PermissionDenied(DENIED)
         return job
 
+    def _move(self, job: Job, new: JobState, now: float, why: str = "") -> None:
+        """Every state change of a job goes through here (and the table in jobs.py)."""
+        transition(job, new, now, why)
+        if new == S.PENDING:
+            self.pending_ids.add(job.job_id)
+        else:
+            self.pending_ids.discard(job.job_id)
+
+    def reindex(self) -> None:
+        """Rebuild derived indexes after loading jobs from the store."""
+        self.pending_ids = {j.job_id for j in self.jobs.values() if j.state == S.PENDING}
+        self.need_schedule = True
+
     def pending_order(self) -> list[Job]:
-        pending = [j for j in self.jobs.values() if j.state == S.PENDING]
-        pending.sort(key=lambda j: (-j.priority, j.submit_time, j.job_id))
+        """Pending jobs that are not held, in scheduling order."""
+        jobs = self.jobs
+        pending = [jobs[i] for i in self.pending_ids if not jobs[i].hold]
+        pending.sort(key=_order)
         return pending
 
     def partitions_of(self, node: str) -> list[str]:
@@ -190,8 +206,9 @@ class Cluster:
         job.reason = "JobHeldUser" if job.hold else "None"
         job.story.append((now, "", "PENDING", "submitted"))
         self.jobs[job.job_id] = job
+        self.pending_ids.add(job.job_id)
         self._dirty(job)
-        self.need_schedule = True
+        self.need_schedule = self.need_schedule or not job.hold
         logger.info("job %d submitted by %s (%s)", job.job_id, job.user, job.name)
         return job
 
@@ -214,7 +231,7 @@ class Cluster:
                 job.final_state = S.CANCELLED
                 self._dirty(job)
                 return []
-            transition(job, S.CANCELLED, now, f"cancelled by {caller.user}")
+            self._move(job, S.CANCELLED, now, f"cancelled by {caller.user}")
             job.end_time = now
             job.reason = "None"
             self._dirty(job)
@@ -498,7 +515,7 @@ class Cluster:
             job.reason = _final_reason(final, reason)
             rest = [n for n in job.pending_nodes if n != name]
             if rest:
-                transition(job, S.COMPLETING, now, f"batch script ended ({final})")
+                self._move(job, S.COMPLETING, now, f"batch script ended ({final})")
                 job.final_state = final
                 orders.extend(KillOrder(n, job.job_id, job.attempt, "completed") for n in rest)
             else:
@@ -528,7 +545,7 @@ class Cluster:
         orders: list[Order] = []
         for d in decisions:
             job = self.jobs[d.job_id]
-            transition(job, S.RUNNING, now, f"allocated {','.join(p.node for p in d.placements)}")
+            self._move(job, S.RUNNING, now, f"allocated {','.join(p.node for p in d.placements)}")
             job.partition = d.partition
             job.alloc = {
                 p.node: {"cpus": p.cpus, "mem_mb": p.mem_mb, "gpus": list(p.gpus)}
@@ -565,9 +582,9 @@ class Cluster:
     def _stop(self, job: Job, final: JobState, why: str, now: float) -> list[Order]:
         """Order every node of a running job to kill its part; finish when all confirm."""
         if final == S.PENDING:
-            transition(job, S.REQUEUED, now, why)
+            self._move(job, S.REQUEUED, now, why)
         else:
-            transition(job, S.COMPLETING, now, why)
+            self._move(job, S.COMPLETING, now, why)
         job.final_state = str(final)
         self._dirty(job)
         return [KillOrder(n, job.job_id, job.attempt, why) for n in job.pending_nodes]
@@ -619,19 +636,19 @@ class Cluster:
             return []
         if job.state in (S.RUNNING, S.COMPLETING):
             final = JobState(job.final_state or S.COMPLETED)
-            transition(job, final, now, "all nodes ended")
+            self._move(job, final, now, "all nodes ended")
             job.end_time = now
             self._attempt_ended(job, now, str(final))
             if final == S.CANCELLED:
                 job.reason = "None"
         elif job.state == S.REQUEUED:
             if job.final_state == S.CANCELLED:
-                transition(job, S.CANCELLED, now, "cancelled while requeueing")
+                self._move(job, S.CANCELLED, now, "cancelled while requeueing")
                 job.end_time = now
                 self._attempt_ended(job, now, "CANCELLED")
                 return []
             self._attempt_ended(job, now, job.last_failure or "requeued")
-            transition(job, S.PENDING, now, "requeued")
+            self._move(job, S.PENDING, now, "requeued")
             job.attempt += 1
             job.reason = "None"
             job.eligible_time = now + self.requeue_delay if self.requeue_delay else 0.0
@@ -667,6 +684,10 @@ class Cluster:
                     assert job.job_id in self.nodes[name].jobs, f"job {job.job_id} lost {name}"
             if job.state in FINAL_STATES:
                 assert not job.pending_nodes, f"final job {job.job_id} still on nodes"
+
+
+def _order(job: Job) -> tuple[int, float, int]:
+    return (-job.priority, job.submit_time, job.job_id)
 
 
 def _final_state(exit_code: int, signal: int, reason: str) -> JobState:

@@ -77,7 +77,8 @@ class Request:
     avoid: tuple[str, ...] = ()  # nodes that failed this job: placed elsewhere when possible
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # not dataclasses.asdict: that deep-copies and is the hot spot of a submit burst
+        return {name: getattr(self, name) for name in _REQUEST_FIELDS}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Request:
@@ -85,6 +86,9 @@ class Request:
         for key in ("partitions", "nodelist", "exclude", "avoid"):
             raw[key] = tuple(raw.get(key, ()))
         return cls(**raw)
+
+
+_REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(Request))
 
 
 @dataclasses.dataclass

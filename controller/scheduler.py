@@ -160,6 +160,10 @@ def schedule(
     decisions: list[Decision] = []
     reasons: dict[int, str] = {}
     blocked: set[str] = set()
+    # Free resources only shrink during a pass: a request shape that did not fit
+    # in a partition will not fit later in the same pass (keeps 10,000 pending
+    # jobs cheap).
+    failed: set[tuple[object, ...]] = set()
     for job in pending:
         if job.hold:
             reasons[job.job_id] = "JobHeldUser" if job.reason != "JobHeldAdmin" else job.reason
@@ -181,6 +185,10 @@ def schedule(
             if len(part.members(nodes)) < job.request.nodes:
                 why = why or "PartitionNodeLimit"
                 continue
+            shape = _shape(pname, job.request)
+            if shape in failed:
+                why = "Priority"
+                continue
             placement = place(job.request, part, nodes)
             if placement is None and job.request.avoid:
                 # Avoiding the nodes that failed this job is a preference: fall back
@@ -193,6 +201,7 @@ def schedule(
             if placement is None:
                 why = "Priority" if pname in blocked else "Resources"
                 blocked.add(pname)
+                failed.add(shape)
                 continue
             for p in placement:
                 nodes[p.node].allocate(job.job_id, p.cpus, p.mem_mb, p.gpus)
@@ -202,3 +211,10 @@ def schedule(
         if not started:
             reasons[job.job_id] = why or "Resources"
     return decisions, reasons
+
+
+def _shape(partition: str, r: Request) -> tuple[object, ...]:
+    return (
+        partition, r.nodes, r.cpus_per_node, r.mem_per_node_mb, r.mem_whole_node,
+        r.gpus_per_node, r.gpu_type, r.nodelist, r.exclude, r.avoid, r.exclusive,
+    )

@@ -74,6 +74,7 @@ def handler(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     return wrapper
 
 
+@functools.lru_cache(maxsize=1024)
 def _group_name(gid: int) -> str:
     import grp
 

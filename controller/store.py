@@ -241,7 +241,7 @@ class Store:
                     node = cluster.nodes.setdefault(name, Node(name))
                     a = job.alloc.get(name, {})
                     node.jobs[job.job_id] = (a.get("cpus", 0), a.get("mem_mb", 0), tuple(a.get("gpus", ())))
-        cluster.need_schedule = True
+        cluster.reindex()
 
     def history(
         self,
