@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
+
 from gsched.agent.wrap import FORWARDED, write_json_atomic
 
 if TYPE_CHECKING:

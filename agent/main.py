@@ -24,6 +24,7 @@ from typing import Any
 import grpc
 import psutil
 import tenacity
+
 from gsched.common.config import Config
 from gsched.protos import gsched_pb2 as pb
 from gsched.protos import gsched_pb2_grpc as rpc

@@ -66,16 +66,32 @@ def identity_metadata() -> list[tuple[str, str]]:
 
 
 class Client:
-    """A synchronous client for JobService/AdminService."""
+    """A synchronous client for JobService/AdminService.
 
-    def __init__(self, address: str, cluster_name: str = "gsched") -> None:
-        import grpc
-        from gsched.protos import gsched_pb2_grpc as rpc
+    Uses the controller's Unix socket when ``socket_path`` exists on this host
+    (no grpc import, identity from the kernel), else gRPC to ``address``.
+    """
 
+    def __init__(self, address: str, cluster_name: str = "gsched", socket_path: str = "") -> None:
         self.address = address
         self.cluster_name = cluster_name
+        self._local: Any = None
+        self._channel: Any = None
+        if socket_path and os.environ.get("GSCHED_TRANSPORT") != "grpc":
+            from gsched.common.localrpc import LocalChannel
+
+            try:
+                self._local = LocalChannel(socket_path, RPC_TIMEOUT)
+            except OSError:
+                self._local = None  # not on the controller's host, or it is down: gRPC
+
+    def _grpc_stubs(self) -> None:
+        import grpc
+
+        from gsched.protos import gsched_pb2_grpc as rpc
+
         self._grpc = grpc
-        self._channel = grpc.insecure_channel(address)
+        self._channel = grpc.insecure_channel(self.address)
         self._jobs = rpc.JobServiceStub(self._channel)
         self._admin = rpc.AdminServiceStub(self._channel)
         self._metadata = identity_metadata()
@@ -86,6 +102,10 @@ class Client:
         Raises:
             ClientError: the controller refused the call or could not be reached.
         """
+        if self._local is not None:
+            return self._call_local(method, request)
+        if self._channel is None:
+            self._grpc_stubs()
         stub = self._admin if method in ("UpdateNode",) else self._jobs
         fn = getattr(stub, method)
         try:
@@ -98,8 +118,23 @@ class Client:
                 raise ClientError(name, msg) from None
             raise ClientError(name, exc.details() or name) from None
 
+    def _call_local(self, method: str, request: Any) -> Any:
+        from gsched.common.localrpc import METHODS, LocalError
+        from gsched.protos import gsched_pb2 as pb
+
+        try:
+            return self._local.call(method, request, getattr(pb, METHODS[method][1]))
+        except LocalError as exc:
+            raise ClientError(exc.code, exc.message) from None
+        except OSError:
+            msg = f"unable to contact the gsched controller at {self.address}"
+            raise ClientError("UNAVAILABLE", msg) from None
+
     def close(self) -> None:
-        self._channel.close()
+        if self._local is not None:
+            self._local.close()
+        if self._channel is not None:
+            self._channel.close()
 
 
 def connect(prog: str) -> Client:
@@ -110,4 +145,4 @@ def connect(prog: str) -> Client:
         cfg = config.load()
     except config.ConfigError as exc:
         fail(prog, str(exc))
-    return Client(cfg.controller.address, cfg.cluster_name)
+    return Client(cfg.controller.address, cfg.cluster_name, cfg.socket_path)

@@ -88,9 +88,15 @@ def agent(
     """Run an agent in the foreground; its jobs survive an agent restart."""
     cfg = _config(config_path)
     _logging(log_level)
+    import pynvml
+
+    from gsched.agent.gpus import GpuError
     from gsched.agent.main import run_agent
 
-    run_agent(cfg, name=name, state_dir=state_dir, gpus=gpus, cpus=cpus, mem_mb=mem_mb)
+    try:
+        run_agent(cfg, name=name, state_dir=state_dir, gpus=gpus, cpus=cpus, mem_mb=mem_mb)
+    except (GpuError, pynvml.NVMLError) as exc:
+        raise click.ClickException(f"GPUs ({gpus or cfg.agent.gpus}): {exc}") from None
 
 
 @cli.command()

@@ -8,7 +8,6 @@ The agent puts a directory of these first on every job's PATH, and
 from __future__ import annotations
 
 import os
-import pathlib
 import sys
 
 __all__ = ["SHIMS", "install_shims", "prog_name"]
@@ -34,6 +33,8 @@ def install_shims(directory: str | os.PathLike[str], bindir: str | None = None) 
     bindir = bindir or os.path.dirname(os.path.abspath(sys.argv[0]))
     if not os.path.exists(os.path.join(bindir, "gsub")):
         bindir = os.path.dirname(sys.executable)
+    import pathlib
+
     out = pathlib.Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -137,6 +137,7 @@ class Cluster:
 
     # ------------------------------------------------------------ helpers
     def _dirty(self, job: Job) -> None:
+        job.rev += 1
         self.dirty_jobs.add(job.job_id)
 
     def get(self, job_id: int) -> Job:
@@ -697,7 +698,8 @@ def _final_state(exit_code: int, signal: int, reason: str) -> JobState:
         return S.CANCELLED
     if reason == "oom":
         return S.OUT_OF_MEMORY
-    if reason == "launch_failed":
+    if reason in ("launch_failed", "killed"):
+        # launch failed, or the job's wrapper died without recording an exit
         return S.FAILED
     if exit_code == 0 and signal == 0:
         return S.COMPLETED

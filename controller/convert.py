@@ -141,7 +141,6 @@ def job_info(job: Job, now: float, detail: bool = False) -> pb.JobInfo:
         stdout_path=job.stdout_path,
         stderr_path=job.stderr_path,
         batch_host=job.batch_host,
-        now=now,
         last_failure=job.last_failure,
     )
     for a in job.attempts:

@@ -129,6 +129,7 @@ class Job:
     eligible_time: float = 0.0  # a requeued job may not start before this
     # one entry per start: {"attempt", "nodes", "start", "end", "ended"}
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    rev: int = 0  # bumped on every change (not stored): keys caches of derived views
     story: list[tuple[float, str, str, str]] = dataclasses.field(default_factory=list)
 
     @property

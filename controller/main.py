@@ -7,7 +7,9 @@ import logging
 import signal
 
 import grpc
+
 from gsched.common.config import Config
+from gsched.controller.local import LocalServer
 from gsched.controller.runtime import Controller
 from gsched.controller.service import AdminService, AgentLinkService, JobService
 from gsched.protos import gsched_pb2_grpc as rpc
@@ -31,13 +33,18 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
             ("grpc.max_send_message_length", 256 * 1024 * 1024),
         ]
     )
-    rpc.add_JobServiceServicer_to_server(JobService(ctl), server)
-    rpc.add_AdminServiceServicer_to_server(AdminService(ctl), server)
+    jobs, admin = JobService(ctl), AdminService(ctl)
+    rpc.add_JobServiceServicer_to_server(jobs, server)
+    rpc.add_AdminServiceServicer_to_server(admin, server)
     rpc.add_AgentLinkServicer_to_server(AgentLinkService(ctl), server)
     port = server.add_insecure_port(listen or cfg.listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen or cfg.listen}")
     await server.start()
+    if cfg.socket_path:
+        local = LocalServer(cfg.socket_path, jobs, admin)
+        await local.start()
+        ctl.on_stop.append(local.stop)
     logger.info("controller listening on %s (port %d), database %s", listen or cfg.listen, port,
                 cfg.database_url)
     return ctl, server, port

@@ -117,6 +117,7 @@ class Controller:
         self._outbox: list[Order] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self.failed: BaseException | None = None
+        self.on_stop: list[Callable[[], Any]] = []
 
     # ------------------------------------------------------------ lifecycle
     def recover(self) -> None:
@@ -139,6 +140,8 @@ class Controller:
         self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
 
     async def stop(self) -> None:
+        for fn in self.on_stop:
+            await fn()
         # Flush what is dirty, then stop the background tasks.
         if self.failed is None:
             await self.commit()

@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+
 from gsched.controller import convert
 from gsched.controller.cluster import Caller, NodeReport
-from gsched.controller.errors import GschedError, InvalidRequest, NotFound
+from gsched.controller.errors import GschedError, InvalidRequest, NotFound, PermissionDenied
 from gsched.controller.jobs import ACTIVE_STATES, Job, JobState
 from gsched.controller.runtime import VERSION, AgentSession, Controller
 from gsched.protos import gsched_pb2 as pb
@@ -87,6 +88,7 @@ def _group_name(gid: int) -> str:
 class JobService(rpc.JobServiceServicer):
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
+        self._info_cache: dict[int, tuple[int, bytes]] = {}
 
     @property
     def cluster(self) -> Any:
@@ -96,6 +98,8 @@ class JobService(rpc.JobServiceServicer):
     async def Submit(self, request: pb.SubmitRequest, context: Any) -> pb.SubmitReply:
         caller = identify(context)
         spec = request.spec
+        if spec.nice < 0 and not caller.admin:
+            raise PermissionDenied("Access/permission denied: only operators may set a negative nice")
         req = convert.request_from_spec(spec)
         md = dict(context.invocation_metadata() or ())
         gid = int(md.get("x-gsched-gid", "-1") or -1)
@@ -160,7 +164,23 @@ class JobService(rpc.JobServiceServicer):
         jobs = self._select(f)
         if f.job_ids and not jobs:
             raise NotFound("Invalid job id specified")
-        return pb.ListJobsReply(jobs=[convert.job_info(j, now, f.detail) for j in jobs], now=now)
+        if f.detail:
+            return pb.ListJobsReply(jobs=[convert.job_info(j, now, True) for j in jobs], now=now)
+        # A queue of thousands is listed often and changes little: reuse each job's
+        # encoded JobInfo until the job changes (Job.rev), and splice the bytes.
+        cache = self._info_cache
+        parts = []
+        for j in jobs:
+            hit = cache.get(j.job_id)
+            if hit is None or hit[0] != j.rev:
+                hit = (j.rev, _field1(convert.job_info(j, now).SerializeToString()))
+                cache[j.job_id] = hit
+            parts.append(hit[1])
+        if len(cache) > 2 * len(self.cluster.jobs) + 1000:
+            for job_id in [i for i in cache if i not in self.cluster.jobs]:
+                del cache[job_id]
+        parts.append(pb.ListJobsReply(now=now).SerializeToString())
+        return pb.ListJobsReply.FromString(b"".join(parts))
 
     @handler
     async def Cancel(self, request: pb.CancelRequest, context: Any) -> pb.CancelReply:
@@ -245,7 +265,7 @@ class JobService(rpc.JobServiceServicer):
     async def History(self, request: pb.HistoryRequest, context: Any) -> pb.ListJobsReply:
         caller = identify(context)
         uids: list[int] | None
-        if request.all_users or request.job_ids:
+        if request.all_users or request.job_ids or (caller.admin and not request.users):
             uids = None
         elif request.users:
             uids = []
@@ -450,6 +470,9 @@ class AgentLinkService(rpc.AgentLinkServicer):
                     cluster.node_heartbeat(name, None, now)
                 elif kind == "exited":
                     e = msg.exited
+                    if e.message:
+                        logger.warning("job %d attempt %d on %s: %s (%s)", e.ref.job_id,
+                                       e.ref.attempt, name, e.message, e.reason or "exit")
                     cluster.node_heartbeat(name, None, now)
                     ctl.enqueue(
                         cluster.job_exited(
@@ -460,6 +483,17 @@ class AgentLinkService(rpc.AgentLinkServicer):
                     logger.warning("node %s sent unexpected %s", name, kind)
         finally:
             session.queue.put_nowait(None)
+
+
+def _field1(payload: bytes) -> bytes:
+    """``payload`` encoded as field 1 (length-delimited) of the enclosing message."""
+    n = len(payload)
+    out = bytearray(b"\x0a")
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out) + payload
 
 
 def _natural(name: str) -> tuple[Any, ...]:

@@ -14,10 +14,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
 from gsched.controller.cluster import Cluster
 from gsched.controller.jobs import Job, JobState, Request
 from gsched.controller.nodes import Gpu, Node
-from sqlalchemy.engine import Engine
 
 __all__ = ["SCHEMA_VERSION", "Store", "job_to_row", "node_to_row"]
 
@@ -182,12 +183,30 @@ class Store:
         self.engine: Engine = _engine(url)
         self._lock = threading.Lock()
         metadata.create_all(self.engine)
+        self._add_missing_columns()
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(meta_t.c.value).where(meta_t.c.key == "schema")).first()
             if row is None:
                 conn.execute(sa.insert(meta_t).values(key="schema", value=str(SCHEMA_VERSION)))
             elif int(row[0]) > SCHEMA_VERSION:
                 raise RuntimeError(f"database schema {row[0]} is newer than this gsched")
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database written by an older gsched up to date (columns only grow)."""
+        insp = sa.inspect(self.engine)
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in insp.get_columns(table.name)}
+            for col in table.columns:
+                if col.name in have:
+                    continue
+                kind = col.type.compile(dialect=self.engine.dialect)
+                default = "''" if isinstance(col.type, (sa.String, sa.Text)) else "0"
+                logger.info("store: adding column %s.%s", table.name, col.name)
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text(
+                        f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {kind} '
+                        f"NOT NULL DEFAULT {default}"
+                    ))
 
     def write(
         self,

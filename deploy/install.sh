@@ -26,7 +26,7 @@ Install gsched from this checkout on this host.
   --no-links        do not link gsub, gqueue, ... into DIR/usr/local/bin
   -h, --help        this help
 
-What it does (each step is skipped when already done):
+What it does (running it again upgrades gsched in place and keeps the config):
   1. creates the virtualenv DIR/opt/gsched/venv (reused when it exists)
   2. pip-installs gsched and its dependencies into it, building from a
      temporary copy so the checkout is left unchanged

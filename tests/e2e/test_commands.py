@@ -144,3 +144,18 @@ def test_other_user_cannot_touch_my_job(local_cluster: LocalCluster, tmp_path: P
         assert "JobHeldUser" in r.out
     finally:
         conf.unlink(missing_ok=True)
+
+
+def test_grpc_and_local_socket_transports_agree(local_cluster: LocalCluster) -> None:
+    """The CLI uses the controller's Unix socket on its host and gRPC elsewhere."""
+    c = local_cluster
+    assert (c.state / "controller.sock").exists()
+    grpc_env = {"GSCHED_TRANSPORT": "grpc"}
+    a = c.submit("-H", "-J", "via-grpc", "--wrap", "true", env=grpc_env)
+    b = c.submit("-H", "-J", "via-sock", "--wrap", "true")
+    fmt = ["-h", "-o", "%i %j %T %r", "-j", f"{a},{b}"]
+    assert c.run("gqueue", *fmt, env=grpc_env).out == c.run("gqueue", *fmt).out
+    r = c.run("gctl", "show", "job", "999999", env=grpc_env)
+    assert r.rc == 1 and "Invalid job id specified" in r.err
+    assert c.run("gcancel", str(a), str(b), env=grpc_env).rc == 0
+    assert c.wait_state(a, "CANCELLED") and c.wait_state(b, "CANCELLED")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gsched.cli import directives
 from gsched.cli.directives import DirectiveError, DirectiveExit, Submission, parse_submission
 from gsched.protos import gsched_pb2

@@ -12,6 +12,7 @@ import random
 import time
 
 import pytest
+
 from gsched.cli import formats
 from gsched.protos import gsched_pb2 as pb
 

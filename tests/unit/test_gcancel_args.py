@@ -13,6 +13,7 @@ import signal
 from typing import Any
 
 import pytest
+
 from gsched.cli import gcancel
 from gsched.cli.client import ClientError
 from gsched.protos import gsched_pb2 as pb

@@ -11,6 +11,7 @@ import io
 from typing import Any
 
 import pytest
+
 from gsched.cli import gctl
 from gsched.cli.client import ClientError
 from gsched.protos import gsched_pb2 as pb

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+
 from gsched.cli import client as client_mod
 from gsched.cli import formats, ginfo
 from gsched.protos import gsched_pb2 as pb

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gsched.agent import gpus
 from gsched.agent.gpus import FakeBackend, GpuBackend, GpuError, NoGpus, detect, gpu_type
 

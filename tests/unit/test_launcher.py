@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 import pytest
+
 from gsched.agent.launcher import ExitRecord, Launcher, build_environment
 from gsched.protos import gsched_pb2 as pb
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from gsched.common.patterns import NO_ARRAY_TASK_ID, default_output, expand_path_pattern
 
 

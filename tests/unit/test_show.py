@@ -15,6 +15,7 @@ import pathlib
 import time
 
 import pytest
+
 from gsched.cli import show
 from gsched.protos import gsched_pb2 as pb
 

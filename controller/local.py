@@ -1,0 +1,124 @@
+"""Serve JobService/AdminService on a Unix socket (see gsched.common.localrpc).
+
+The same servicer objects answer both transports; only the context differs. The
+caller's identity comes from the kernel (SO_PEERCRED), never from the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pwd
+import socket
+import struct
+from typing import Any
+
+import grpc
+
+from gsched.common.localrpc import MAX_FRAME, METHODS, decode_request, encode_reply
+from gsched.protos import gsched_pb2 as pb
+
+__all__ = ["LocalServer"]
+
+logger = logging.getLogger(__name__)
+_CRED = struct.Struct("3i")
+
+
+class _Abort(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _LocalContext:
+    """Just enough of grpc.aio.ServicerContext for the servicers."""
+
+    def __init__(self, uid: int, gid: int, pid: int) -> None:
+        try:
+            user = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            user = str(uid)
+        self._metadata = (
+            ("x-gsched-uid", str(uid)),
+            ("x-gsched-gid", str(gid)),
+            ("x-gsched-user", user),
+        )
+        self._peer = f"unix:pid={pid},uid={uid}"
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+    def peer(self) -> str:
+        return self._peer
+
+    async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
+        raise _Abort(int(code.value[0]), details)
+
+
+class LocalServer:
+    """Accepts connections on ``path`` and dispatches framed calls to the servicers."""
+
+    def __init__(self, path: str, jobs: Any, admin: Any) -> None:
+        self.path = path
+        self._handlers: dict[str, tuple[Any, Any]] = {}
+        for method, (req_name, _) in METHODS.items():
+            target = admin if method == "UpdateNode" else jobs
+            self._handlers[method] = (getattr(target, method), getattr(pb, req_name))
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self._server = await asyncio.start_unix_server(self._serve, path=self.path)
+        os.chmod(self.path, 0o666)  # anyone may call; the kernel says who they are
+        logger.info("local socket %s", self.path)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        try:
+            pid, uid, gid = _CRED.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
+            )
+            context = _LocalContext(uid, gid, pid)
+            while True:
+                try:
+                    head = await reader.readexactly(4)
+                except asyncio.IncompleteReadError:
+                    return
+                (length,) = struct.unpack(">I", head)
+                if not 1 <= length <= MAX_FRAME:
+                    logger.warning("local socket: bad frame length %d from pid %d", length, pid)
+                    return
+                method, payload = decode_request(await reader.readexactly(length))
+                writer.write(await self._call(method, payload, context))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
+
+    async def _call(self, method: str, payload: bytes, context: _LocalContext) -> bytes:
+        entry = self._handlers.get(method)
+        if entry is None:
+            return encode_reply(12, f"unknown method {method}".encode())  # UNIMPLEMENTED
+        fn, req_type = entry
+        try:
+            request = req_type.FromString(payload)
+        except Exception:  # a malformed message from a client must not hurt anyone
+            return encode_reply(3, b"malformed request")  # INVALID_ARGUMENT
+        try:
+            reply = await fn(request, context)
+        except _Abort as exc:
+            return encode_reply(exc.code, exc.message.encode())
+        return encode_reply(0, reply.SerializeToString())
