@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -129,6 +130,8 @@ class Bench:
         self.args = args
         self.sz = dict(QUICK if args.quick else FULL)
         self.bin = Path(args.bin_dir) if args.bin_dir else self._find_bin()
+        self.python = self._find_bin() / "python"
+        self.pythonpath = getattr(args, "pythonpath", None)
         self.user = pwd.getpwuid(os.getuid()).pw_name
         self.state: Path | None = None
         self.conf: Path | None = None
@@ -140,6 +143,7 @@ class Bench:
         self.breakdown: dict[str, Any] = {}
         self._channel: Any = None
         self.last_cpu_ms = 0.0
+        self.loop_error = ""
         self._stub: Any = None
 
     # ---------------------------------------------------------------- plumbing
@@ -160,6 +164,10 @@ class Bench:
         assert self.state is not None
         env["PYTHONPYCACHEPREFIX"] = str(self.state / "pycache")
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
+        if self.pythonpath:  # --snapshot: the frozen copy comes first on sys.path
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (self.pythonpath, os.environ.get("PYTHONPATH")) if p
+            )
         if self.conf is not None:
             env["GSCHED_CONF"] = str(self.conf)
         return env
@@ -296,6 +304,7 @@ class Bench:
 
     def _connect(self) -> None:
         import grpc
+
         from gsched.protos import gsched_pb2_grpc as rpc
 
         if self._channel is not None:
@@ -448,10 +457,11 @@ class Bench:
     def warm_cli(self) -> None:
         """Fill the bytecode cache and the page cache for every command timed later."""
         for _ in range(2):
-            for argv in (["gqueue"], ["gcancel", "-u", self.user], ["python", "-c", "pass"]):
+            for argv in (["gqueue"], ["gcancel", "-u", self.user]):
                 self.run([str(self.bin / argv[0]), *argv[1:]], 60)
+            self.run([str(self.python), "-c", "pass"], 60)
         # python startup alone, the floor under every CLI figure
-        samples = [self.timed([str(self.bin / "python"), "-c", "pass"])[0] for _ in range(5)]
+        samples = [self.timed([str(self.python), "-c", "pass"])[0] for _ in range(5)]
         self.breakdown["python_startup_ms_p50"] = r(statistics.median(samples))
 
     def part_api(self) -> None:
@@ -463,6 +473,7 @@ class Bench:
 
         async def go() -> dict[str, Any]:
             import grpc
+
             from gsched.protos import gsched_pb2 as pb
             from gsched.protos import gsched_pb2_grpc as rpc
 
@@ -631,7 +642,7 @@ class Bench:
     def imports(self, argv: list[str]) -> tuple[float, dict[str, float]]:
         """``-X importtime`` of one real run: total import ms, top-level modules >= 1.5 ms.
         (importtime itself adds overhead: read the shares, not the absolute sum.)"""
-        p = self.run([str(self.bin / "python"), "-X", "importtime", *argv], 60, subprocess.DEVNULL)
+        p = self.run([str(self.python), "-X", "importtime", *argv], 60, subprocess.DEVNULL)
         top: dict[str, float] = {}
         for line in p.stderr.splitlines():
             m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)", line)
@@ -659,9 +670,17 @@ class Bench:
             self.breakdown["gsub_ms_p50_dontwritebytecode"] = r(statistics.median(s))
 
     def _shell_loops(self, loops: int, per: int, cmd: str, timeout: float) -> tuple[float, int]:
-        """``loops`` concurrent bash loops running ``cmd`` ``per`` times; (seconds, failures)."""
+        """``loops`` concurrent bash loops running ``cmd`` ``per`` times; (seconds, failures).
+
+        Like bench.sh, but stderr goes to a file instead of /dev/null (same cost), so a
+        failure can be shown; the part then fails rather than report a rate of jobs that
+        were never submitted."""
+        assert self.state is not None
+        errf = self.state / "loop-stderr.txt"
+        errf.write_text("")
         script = (
-            f"f=0; for _ in $(seq {per}); do {cmd} >/dev/null 2>&1 || f=$((f+1)); done; echo $f"
+            f"f=0; for _ in $(seq {per}); do {cmd} >/dev/null 2>>{errf} || f=$((f+1)); done;"
+            " echo $f"
         )
         env = self.child_env()
         t0 = time.perf_counter()
@@ -685,7 +704,13 @@ class Bench:
                 pr.kill()
                 pr.wait()
             raise PartError(f"shell loops still running after {timeout:.0f} s") from None
-        return time.perf_counter() - t0, fails
+        secs = time.perf_counter() - t0
+        if fails:
+            first = errf.read_text().strip().splitlines()[:3]
+            self.loop_error = (
+                f"{fails} of {loops * per} runs of `{cmd}` failed: {' | '.join(first)}"
+            )
+        return secs, fails
 
     def part_gsub_seq(self) -> None:
         self.cleanup()
@@ -694,6 +719,9 @@ class Bench:
         self.res["gsub_seq_per_s"] = r(n / secs)
         self.res["gsub_seq_s"] = r(secs, 3)
         self.res["gsub_seq_failures"] = fails
+        if fails:
+            self.res["gsub_seq_per_s"] = None
+            raise PartError(self.loop_error)
 
     def part_gsub_par(self) -> None:
         self.cleanup()
@@ -704,6 +732,9 @@ class Bench:
         self.res["gsub_par_s"] = r(secs, 3)
         self.res["gsub_par_concurrency"] = par
         self.res["gsub_par_failures"] = fails
+        if fails:
+            self.res["gsub_par_per_s"] = None
+            raise PartError(self.loop_error)
 
     def part_throughput(self) -> None:
         self.cleanup()
@@ -729,6 +760,8 @@ class Bench:
             raise PartError(
                 f"queue not empty {self.sz['tput_drain_timeout_s']} s after the last submit"
             )
+        if fails:
+            raise PartError(self.loop_error)
         self.res["throughput_jobs_per_s"] = r(n / (drained - t0))
         self.res["throughput_total_s"] = r(drained - t0, 3)
         self.res["throughput_drain_after_last_submit_s"] = r(drained - t_sub, 3)
@@ -780,6 +813,7 @@ class Bench:
 
         async def go() -> tuple[float, float, int]:
             import grpc
+
             from gsched.protos import gsched_pb2 as pb
             from gsched.protos import gsched_pb2_grpc as rpc
 
@@ -857,15 +891,18 @@ def _top_frames(path: Path, n: int = 12) -> dict[str, Any]:
             incl[f] = incl.get(f, 0) + c
 
     def top(d: dict[str, int]) -> list[str]:
-        # frames on (nearly) every stack are entry points (main, run_forever): skip them
-        items = [kv for kv in sorted(d.items(), key=lambda kv: -kv[1]) if kv[1] < 0.9 * total]
-        return [f"{100 * v / total:.1f}% {k}" for k, v in items[:n]]
+        items = sorted(d.items(), key=lambda kv: -kv[1])[:n]
+        return [f"{100 * v / total:.1f}% {k}" for k, v in items]
 
+    # inclusive shares of the controller's own functions (entry points left out): what
+    # each piece of gsched costs, callees included
+    ours = re.compile(r"\((gsched/)?(controller|agent|common)/(?!main\.py)")
+    mine = {k: v for k, v in incl.items() if ours.search(k)}
     return {
         "samples": total,
         "file": str(path),
         "self": top(self_c) if total else [],
-        "inclusive": top(incl) if total else [],
+        "inclusive_gsched": top(mine) if total else [],
     }
 
 
@@ -1040,7 +1077,28 @@ def gsched_info() -> dict[str, Any]:
         info["commit_subject"] = git("log", "-1", "--format=%s")[:120]
         dirty = git("status", "--porcelain", "--untracked-files=no")
         info["dirty_files"] = len(dirty.splitlines())
+    # What the figures depend on: the Python sources of the gsched that the venv runs
+    # (an editable install maps to this tree; a regular install is a copy of it).
+    import importlib.util
     from importlib import metadata
+
+    h = hashlib.sha1()
+    dirs = []
+    for sub in ("cli", "controller", "agent", "common", "protos"):
+        with contextlib.suppress(Exception):
+            spec = importlib.util.find_spec(f"gsched.{sub}")
+            for d in spec.submodule_search_locations or []:
+                dirs.append(d)
+                for f in sorted(Path(d).rglob("*.py")):
+                    with contextlib.suppress(OSError):
+                        h.update(f"{sub}/{f.relative_to(d)}".encode() + b"\0" + f.read_bytes())
+    info["source_sha1"] = h.hexdigest()
+    info["package_dirs"] = dirs
+    with contextlib.suppress(Exception):
+        direct = json.loads(metadata.distribution("gsched").read_text("direct_url.json") or "{}")
+        info["install"] = (
+            "editable" if direct.get("dir_info", {}).get("editable") else "regular (a copy)"
+        )
 
     for pkg in ("gsched", "grpcio", "protobuf", "sqlalchemy"):
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -1083,6 +1141,75 @@ def table(doc: dict[str, Any]) -> str:
     if s.get("error"):
         lines.append(f"slurm error: {s['error'][:300]}")
     return "\n".join(lines)
+
+
+# where `pip install` puts each gsched package (pyproject.toml [tool.setuptools.package-dir])
+PACKAGE_DIRS = {
+    "gsched": "common/_root",
+    "gsched/common": "common",
+    "gsched/protos": "protos",
+    "gsched/controller": "controller",
+    "gsched/agent": "agent",
+    "gsched/cli": "cli",
+}
+SCRIPT = """#!{python}
+# -*- coding: utf-8 -*-
+import re
+import sys
+from {module} import {func}
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit({func}())
+"""
+
+
+def make_snapshot(mode: str, root: Path, python: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """A frozen copy of gsched (git HEAD or the working tree) laid out as pip installs it,
+    with console scripts like pip's: concurrent edits, commits or reinstalls of the venv
+    cannot change what a run measures. Returns (bin dir, PYTHONPATH dir, info)."""
+    src = root / "src"
+    src.mkdir(parents=True)
+    dirs = sorted(set(PACKAGE_DIRS.values()) - {"common/_root"})
+    if mode == "head":
+        arch = subprocess.run(
+            [
+                "git",
+                "--no-optional-locks",
+                "-C",
+                str(REPO),
+                "archive",
+                "--format=tar",
+                "HEAD",
+                *dirs,
+            ],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=arch, check=True, timeout=60)
+    else:
+        for d in dirs:
+            shutil.copytree(REPO / d, src / d, ignore=shutil.ignore_patterns("__pycache__"))
+    lib = root / "lib"
+    for pkg, d in sorted(PACKAGE_DIRS.items()):
+        dst = lib / pkg
+        dst.mkdir(parents=True, exist_ok=True)
+        for item in (src / d).iterdir():
+            if item.name in ("_root", "__pycache__"):
+                continue
+            if item.is_dir():
+                shutil.copytree(item, dst / item.name, dirs_exist_ok=True)
+            else:
+                shutil.copy2(item, dst / item.name)
+    bindir = root / "bin"
+    bindir.mkdir()
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    for name, target in scripts.items():
+        module, func = target.split(":")
+        f = bindir / name
+        f.write_text(SCRIPT.format(python=python, module=module, func=func))
+        f.chmod(0o755)
+    return bindir, lib, {"snapshot": mode, "snapshot_dir": str(root)}
 
 
 def wait_idle(limit_s: float) -> float | None:
@@ -1133,6 +1260,12 @@ def main() -> int:
     )
     ap.add_argument("--profile-dir", default=str(REPO / "bench" / "results"))
     ap.add_argument(
+        "--snapshot",
+        choices=["head", "tree"],
+        help="run a private frozen copy of gsched (git HEAD, or the working tree) instead "
+        "of what the venv has installed: immune to concurrent edits and reinstalls",
+    )
+    ap.add_argument(
         "--wait-idle",
         type=float,
         default=0,
@@ -1145,6 +1278,15 @@ def main() -> int:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_term)
+    snap_root = None
+    snap_info: dict[str, Any] = {}
+    if args.snapshot:
+        snap_root = Path(tempfile.mkdtemp(prefix="gsched-bench-snap-"))
+        bindir, lib, snap_info = make_snapshot(
+            args.snapshot, snap_root, Bench._find_bin() / "python"
+        )
+        args.bin_dir, args.pythonpath = str(bindir), str(lib)
+        sys.path.insert(0, str(lib))  # this process builds specs with the same code
     idle_share = wait_idle(args.wait_idle) if args.wait_idle > 0 else None
     bench = Bench(args)
     doc: dict[str, Any] = {
@@ -1152,7 +1294,7 @@ def main() -> int:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
         "machine": machine_info(),
-        "gsched_build": gsched_info(),
+        "gsched_build": {**gsched_info(), **snap_info},
         "cluster": {"agents": AGENTS, "cpus": CPUS, "mem_mb": MEM_MB, "gpus": GPUS},
         "sizes": bench.sz,
     }
@@ -1169,6 +1311,9 @@ def main() -> int:
         log("interrupted")
         doc["gsched"] = bench.res
         bench.errors["interrupted"] = "interrupted"
+    except Exception as exc:  # a bug here must still leave a document behind
+        doc["gsched"] = bench.res
+        bench.errors["bench"] = f"{type(exc).__name__}: {exc}"
     busy1, ours1 = cpu_busy_s(), _own_cpu()
     if busy0 is not None and busy1 is not None:
         # the cluster's daemons are our children too once reaped (gsched up detaches
@@ -1180,6 +1325,13 @@ def main() -> int:
         )
         doc["machine"]["cpu_busy_s_during_gsched"] = round(busy1 - busy0, 1)
         doc["machine"]["cpu_s_ours_during_gsched"] = round(ours1 - ours0 + daemons, 1)
+    end = gsched_info()
+    if end.get("source_sha1") != doc["gsched_build"].get("source_sha1"):
+        doc["gsched_build_at_end"] = end
+        bench.errors["tree_changed"] = (
+            "gsched's source changed during the run (someone edited or committed): "
+            "figures may mix two versions; run again"
+        )
     doc["errors"] = bench.errors
     doc["parts_s"] = bench.part_s
     doc["breakdown"] = bench.breakdown
@@ -1202,6 +1354,8 @@ def main() -> int:
         out.write_text(text + "\n")
         log(f"wrote {out}")
     sys.stdout.write(text + "\n")
+    if snap_root is not None:
+        shutil.rmtree(snap_root, ignore_errors=True)
     return 0
 
 

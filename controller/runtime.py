@@ -118,6 +118,9 @@ class Controller:
         self._tasks: list[asyncio.Task[Any]] = []
         self.failed: BaseException | None = None
         self.on_stop: list[Callable[[], Any]] = []
+        # running job steps (grun): (job id, step id) -> queue of StepEvent for the caller
+        self.steps: dict[tuple[int, int], asyncio.Queue[Any]] = {}
+        self.next_step: dict[int, int] = {}
 
     # ------------------------------------------------------------ lifecycle
     def recover(self) -> None:
@@ -215,6 +218,20 @@ class Controller:
             c = self.cluster
             if orders or c.dirty_nodes or c.dirty_jobs or c.need_schedule:
                 self.enqueue(orders)
+
+    # ------------------------------------------------------------ steps
+    def send(self, node: str, msg: pb.ControllerMessage) -> bool:
+        """Send ``msg`` to ``node`` now (steps are not persisted: no commit needed)."""
+        session = self.sessions.get(node)
+        if session is None:
+            return False
+        session.queue.put_nowait(msg)
+        return True
+
+    def step_event(self, job_id: int, step_id: int, event: Any) -> None:
+        queue = self.steps.get((job_id, step_id))
+        if queue is not None:
+            queue.put_nowait(event)
 
     # ------------------------------------------------------------ orders
     def _dispatch(self, order: Order) -> None:

@@ -23,6 +23,7 @@ from gsched.controller.cluster import Caller, NodeReport
 from gsched.controller.errors import GschedError, InvalidRequest, NotFound, PermissionDenied
 from gsched.controller.jobs import ACTIVE_STATES, Job, JobState
 from gsched.controller.runtime import VERSION, AgentSession, Controller
+from gsched.controller.steps import layout, tasks_per_node_string
 from gsched.protos import gsched_pb2 as pb
 from gsched.protos import gsched_pb2_grpc as rpc
 
@@ -329,6 +330,107 @@ class JobService(rpc.JobServiceServicer):
         )
 
 
+    async def RunStep(
+        self, request: pb.StepRequest, context: Any
+    ) -> AsyncIterator[pb.StepEvent]:
+        """Run a job step on the job's allocation; stream output and exits back."""
+        try:
+            caller = identify(context)
+            job = self.cluster._own(request.job_id, caller)
+            if job.state != JobState.RUNNING:
+                raise InvalidRequest(f"Unable to create step for job {job.job_id}: "
+                                     "Job/step already completing or completed")
+            if not request.argv:
+                raise InvalidRequest("No command given")
+            plan = layout(
+                job.nodes,
+                nodes=request.nodes,
+                ntasks=request.ntasks,
+                ntasks_per_node=request.ntasks_per_node,
+                nodelist=list(request.nodelist),
+                exclude=list(request.exclude),
+                job_ntasks=job.request.ntasks,
+            )
+        except GschedError as exc:
+            await context.abort(_CODES.get(exc.code, grpc.StatusCode.UNKNOWN), str(exc))
+            return
+        ctl = self.ctl
+        step_id = ctl.next_step.get(job.job_id, 0)
+        ctl.next_step[job.job_id] = step_id + 1
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        key = (job.job_id, step_id)
+        ctl.steps[key] = queue
+        ref = pb.AttemptRef(job_id=job.job_id, attempt=job.attempt)
+        env = dict(request.environment)
+        first = self.cluster.nodes.get(plan.nodes[0])
+        master = str(first.info.get("address", "")) if first else ""
+        port = int(env.get("MASTER_PORT", "0") or 0) or 20000 + (job.job_id * 7 + step_id) % 20000
+        tpn = tasks_per_node_string(plan.counts)
+        logger.info("job %d step %d: %d tasks on %s", job.job_id, step_id, len(plan.tasks),
+                    ",".join(plan.nodes))
+        for i, node in enumerate(plan.nodes):
+            mine = [t for t in plan.tasks if t.node_index == i]
+            msg = pb.StepLaunch(
+                ref=ref, step_id=step_id, argv=list(request.argv), environment=env,
+                cwd=request.cwd, uid=job.uid, gid=job.gid, user=job.user,
+                gpus=job.alloc.get(node, {}).get("gpus", []),
+                gpus_per_task=request.gpus_per_task, ntasks=len(plan.tasks),
+                nodes=list(plan.nodes), tasks_per_node=tpn, master_addr=master,
+                master_port=port, cpus_per_task=request.cpus_per_task,
+                tasks=[pb.StepTask(rank=t.rank, local_rank=t.local_rank,
+                                   node_index=t.node_index, node=t.node) for t in mine],
+            )
+            if not ctl.send(node, pb.ControllerMessage(step_launch=msg)):
+                del ctl.steps[key]
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"node {node} is not connected")
+                return
+        yield pb.StepEvent(started=pb.StepEvent.Started(
+            step_id=step_id, nodes=list(plan.nodes),
+            tasks=[pb.StepTask(rank=t.rank, local_rank=t.local_rank, node_index=t.node_index,
+                               node=t.node) for t in plan.tasks],
+        ))
+        pending = {t.rank for t in plan.tasks}
+        worst, message, done = 0, "", False
+        deadline: float | None = None
+        loop = asyncio.get_running_loop()
+        try:
+            while pending:
+                timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                try:
+                    ev = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    message = f"step killed {request.wait}s after the first task ended (--wait)"
+                    self._kill_step(plan.nodes, ref, step_id, 0)
+                    deadline = None
+                    continue
+                if isinstance(ev, str):  # the job or a node went away
+                    message = ev
+                    worst = max(worst, 1)
+                    break
+                yield ev
+                if ev.WhichOneof("ev") == "task_exit":
+                    te = ev.task_exit
+                    pending.discard(te.rank)
+                    code = 128 + te.signal if te.signal else te.exit_code
+                    worst = max(worst, code)
+                    if code and request.kill_on_bad_exit and pending:
+                        message = f"task {te.rank} exited with {code}: step killed (--kill-on-bad-exit)"
+                        self._kill_step(plan.nodes, ref, step_id, 0)
+                    elif request.wait and deadline is None and pending:
+                        deadline = loop.time() + request.wait
+            done = True
+            yield pb.StepEvent(done=pb.StepEvent.Done(exit_code=worst, message=message))
+        finally:
+            ctl.steps.pop(key, None)
+            if not done:
+                self._kill_step(plan.nodes, ref, step_id, 0)
+
+    def _kill_step(self, nodes: Any, ref: pb.AttemptRef, step_id: int, sig: int) -> None:
+        for node in nodes:
+            self.ctl.send(node, pb.ControllerMessage(
+                step_kill=pb.StepKill(ref=ref, step_id=step_id, signal=sig)))
+
+
 class AdminService(rpc.AdminServiceServicer):
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
@@ -468,6 +570,19 @@ class AgentLinkService(rpc.AgentLinkServicer):
                     r = msg.started.ref
                     cluster.job_started(name, r.job_id, r.attempt, now)
                     cluster.node_heartbeat(name, None, now)
+                elif kind == "step_output":
+                    so = msg.step_output
+                    ctl.step_event(so.ref.job_id, so.step_id, pb.StepEvent(
+                        output=pb.StepEvent.Output(rank=so.rank, stream=so.stream, data=so.data)))
+                elif kind == "step_exit":
+                    se = msg.step_exit
+                    if se.message:
+                        ctl.step_event(se.ref.job_id, se.step_id, pb.StepEvent(
+                            output=pb.StepEvent.Output(rank=se.rank, stream=2,
+                                                       data=f"{se.message}\n".encode())))
+                    ctl.step_event(se.ref.job_id, se.step_id, pb.StepEvent(
+                        task_exit=pb.StepEvent.TaskExit(rank=se.rank, exit_code=se.exit_code,
+                                                        signal=se.signal)))
                 elif kind == "exited":
                     e = msg.exited
                     if e.message:

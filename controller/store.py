@@ -184,6 +184,12 @@ class Store:
         self._lock = threading.Lock()
         metadata.create_all(self.engine)
         self._add_missing_columns()
+        # built once: constructing an upsert costs more than executing a small one
+        self._upserts = (
+            _upsert(self.engine, jobs_t, "job_id", [c.name for c in jobs_t.columns]),
+            _upsert(self.engine, nodes_t, "name", [c.name for c in nodes_t.columns]),
+            _upsert(self.engine, meta_t, "key", ["key", "value"]),
+        )
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(meta_t.c.value).where(meta_t.c.key == "schema")).first()
             if row is None:
@@ -218,13 +224,10 @@ class Store:
         jobs, nodes = list(jobs), list(nodes)
         with self._lock, self.engine.begin() as conn:
             if jobs:
-                conn.execute(_upsert(self.engine, jobs_t, "job_id", jobs[0].keys()), jobs)
+                conn.execute(self._upserts[0], jobs)
             if nodes:
-                conn.execute(_upsert(self.engine, nodes_t, "name", nodes[0].keys()), nodes)
-            conn.execute(
-                _upsert(self.engine, meta_t, "key", ["key", "value"]),
-                [{"key": "next_job_id", "value": str(next_job_id)}],
-            )
+                conn.execute(self._upserts[1], nodes)
+            conn.execute(self._upserts[2], [{"key": "next_job_id", "value": str(next_job_id)}])
 
     def load(self, cluster: Cluster, keep_finished_since: float) -> None:
         """Rebuild ``cluster`` from the database: active jobs, recent finished ones, nodes."""

@@ -451,6 +451,105 @@ class PingReply(_message.Message):
     auth_type: str
     def __init__(self, version: _Optional[str] = ..., now: _Optional[float] = ..., started: _Optional[float] = ..., cluster_name: _Optional[str] = ..., auth_type: _Optional[str] = ...) -> None: ...
 
+class StepRequest(_message.Message):
+    __slots__ = ("job_id", "argv", "nodes", "ntasks", "ntasks_per_node", "nodelist", "exclude", "cpus_per_task", "gpus_per_task", "environment", "cwd", "kill_on_bad_exit", "wait", "gpu_bind", "label")
+    class EnvironmentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ARGV_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    NTASKS_FIELD_NUMBER: _ClassVar[int]
+    NTASKS_PER_NODE_FIELD_NUMBER: _ClassVar[int]
+    NODELIST_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_FIELD_NUMBER: _ClassVar[int]
+    CPUS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
+    GPUS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    CWD_FIELD_NUMBER: _ClassVar[int]
+    KILL_ON_BAD_EXIT_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    GPU_BIND_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    argv: _containers.RepeatedScalarFieldContainer[str]
+    nodes: int
+    ntasks: int
+    ntasks_per_node: int
+    nodelist: _containers.RepeatedScalarFieldContainer[str]
+    exclude: _containers.RepeatedScalarFieldContainer[str]
+    cpus_per_task: int
+    gpus_per_task: int
+    environment: _containers.ScalarMap[str, str]
+    cwd: str
+    kill_on_bad_exit: bool
+    wait: int
+    gpu_bind: str
+    label: bool
+    def __init__(self, job_id: _Optional[int] = ..., argv: _Optional[_Iterable[str]] = ..., nodes: _Optional[int] = ..., ntasks: _Optional[int] = ..., ntasks_per_node: _Optional[int] = ..., nodelist: _Optional[_Iterable[str]] = ..., exclude: _Optional[_Iterable[str]] = ..., cpus_per_task: _Optional[int] = ..., gpus_per_task: _Optional[int] = ..., environment: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., kill_on_bad_exit: _Optional[bool] = ..., wait: _Optional[int] = ..., gpu_bind: _Optional[str] = ..., label: _Optional[bool] = ...) -> None: ...
+
+class StepTask(_message.Message):
+    __slots__ = ("rank", "local_rank", "node_index", "node")
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_RANK_FIELD_NUMBER: _ClassVar[int]
+    NODE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    rank: int
+    local_rank: int
+    node_index: int
+    node: str
+    def __init__(self, rank: _Optional[int] = ..., local_rank: _Optional[int] = ..., node_index: _Optional[int] = ..., node: _Optional[str] = ...) -> None: ...
+
+class StepEvent(_message.Message):
+    __slots__ = ("started", "output", "task_exit", "done")
+    class Started(_message.Message):
+        __slots__ = ("step_id", "tasks", "nodes")
+        STEP_ID_FIELD_NUMBER: _ClassVar[int]
+        TASKS_FIELD_NUMBER: _ClassVar[int]
+        NODES_FIELD_NUMBER: _ClassVar[int]
+        step_id: int
+        tasks: _containers.RepeatedCompositeFieldContainer[StepTask]
+        nodes: _containers.RepeatedScalarFieldContainer[str]
+        def __init__(self, step_id: _Optional[int] = ..., tasks: _Optional[_Iterable[_Union[StepTask, _Mapping]]] = ..., nodes: _Optional[_Iterable[str]] = ...) -> None: ...
+    class Output(_message.Message):
+        __slots__ = ("rank", "stream", "data")
+        RANK_FIELD_NUMBER: _ClassVar[int]
+        STREAM_FIELD_NUMBER: _ClassVar[int]
+        DATA_FIELD_NUMBER: _ClassVar[int]
+        rank: int
+        stream: int
+        data: bytes
+        def __init__(self, rank: _Optional[int] = ..., stream: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+    class TaskExit(_message.Message):
+        __slots__ = ("rank", "exit_code", "signal")
+        RANK_FIELD_NUMBER: _ClassVar[int]
+        EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+        SIGNAL_FIELD_NUMBER: _ClassVar[int]
+        rank: int
+        exit_code: int
+        signal: int
+        def __init__(self, rank: _Optional[int] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
+    class Done(_message.Message):
+        __slots__ = ("exit_code", "message")
+        EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+        MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        exit_code: int
+        message: str
+        def __init__(self, exit_code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    TASK_EXIT_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    started: StepEvent.Started
+    output: StepEvent.Output
+    task_exit: StepEvent.TaskExit
+    done: StepEvent.Done
+    def __init__(self, started: _Optional[_Union[StepEvent.Started, _Mapping]] = ..., output: _Optional[_Union[StepEvent.Output, _Mapping]] = ..., task_exit: _Optional[_Union[StepEvent.TaskExit, _Mapping]] = ..., done: _Optional[_Union[StepEvent.Done, _Mapping]] = ...) -> None: ...
+
 class AttemptRef(_message.Message):
     __slots__ = ("job_id", "attempt")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -534,16 +633,20 @@ class JobExited(_message.Message):
     def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., end_time: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "started", "exited")
+    __slots__ = ("hello", "heartbeat", "started", "exited", "step_output", "step_exit")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
     EXITED_FIELD_NUMBER: _ClassVar[int]
+    STEP_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    STEP_EXIT_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     started: JobStarted
     exited: JobExited
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., started: _Optional[_Union[JobStarted, _Mapping]] = ..., exited: _Optional[_Union[JobExited, _Mapping]] = ...) -> None: ...
+    step_output: StepOutput
+    step_exit: StepTaskExit
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., started: _Optional[_Union[JobStarted, _Mapping]] = ..., exited: _Optional[_Union[JobExited, _Mapping]] = ..., step_output: _Optional[_Union[StepOutput, _Mapping]] = ..., step_exit: _Optional[_Union[StepTaskExit, _Mapping]] = ...) -> None: ...
 
 class Launch(_message.Message):
     __slots__ = ("ref", "spec", "user", "uid", "gid", "group", "nodes", "node_index", "partition", "time_limit", "stdout_path", "stderr_path", "cluster_name", "ntasks", "submit_time", "kill_wait", "node_addresses", "controller_address", "batch", "last_failure")
@@ -620,6 +723,91 @@ class ExitAck(_message.Message):
     ref: AttemptRef
     def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ...) -> None: ...
 
+class StepLaunch(_message.Message):
+    __slots__ = ("ref", "step_id", "argv", "environment", "cwd", "tasks", "uid", "gid", "user", "gpus", "gpus_per_task", "ntasks", "nodes", "tasks_per_node", "master_addr", "master_port", "cpus_per_task")
+    class EnvironmentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    REF_FIELD_NUMBER: _ClassVar[int]
+    STEP_ID_FIELD_NUMBER: _ClassVar[int]
+    ARGV_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    CWD_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    GPUS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
+    NTASKS_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    TASKS_PER_NODE_FIELD_NUMBER: _ClassVar[int]
+    MASTER_ADDR_FIELD_NUMBER: _ClassVar[int]
+    MASTER_PORT_FIELD_NUMBER: _ClassVar[int]
+    CPUS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    step_id: int
+    argv: _containers.RepeatedScalarFieldContainer[str]
+    environment: _containers.ScalarMap[str, str]
+    cwd: str
+    tasks: _containers.RepeatedCompositeFieldContainer[StepTask]
+    uid: int
+    gid: int
+    user: str
+    gpus: _containers.RepeatedScalarFieldContainer[int]
+    gpus_per_task: int
+    ntasks: int
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    tasks_per_node: str
+    master_addr: str
+    master_port: int
+    cpus_per_task: int
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., step_id: _Optional[int] = ..., argv: _Optional[_Iterable[str]] = ..., environment: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[StepTask, _Mapping]]] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., user: _Optional[str] = ..., gpus: _Optional[_Iterable[int]] = ..., gpus_per_task: _Optional[int] = ..., ntasks: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., tasks_per_node: _Optional[str] = ..., master_addr: _Optional[str] = ..., master_port: _Optional[int] = ..., cpus_per_task: _Optional[int] = ...) -> None: ...
+
+class StepKill(_message.Message):
+    __slots__ = ("ref", "step_id", "signal")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    STEP_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    step_id: int
+    signal: int
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., step_id: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
+
+class StepOutput(_message.Message):
+    __slots__ = ("ref", "step_id", "rank", "stream", "data")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    STEP_ID_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    step_id: int
+    rank: int
+    stream: int
+    data: bytes
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., step_id: _Optional[int] = ..., rank: _Optional[int] = ..., stream: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class StepTaskExit(_message.Message):
+    __slots__ = ("ref", "step_id", "rank", "exit_code", "signal", "message")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    STEP_ID_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    step_id: int
+    rank: int
+    exit_code: int
+    signal: int
+    message: str
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., step_id: _Optional[int] = ..., rank: _Optional[int] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
 class Welcome(_message.Message):
     __slots__ = ("heartbeat_interval", "cluster_name", "controller_version", "hello_sent", "fence_after", "fence_grace")
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
@@ -643,17 +831,21 @@ class HeartbeatAck(_message.Message):
     def __init__(self, sent: _Optional[float] = ...) -> None: ...
 
 class ControllerMessage(_message.Message):
-    __slots__ = ("welcome", "launch", "signal", "kill", "exit_ack", "heartbeat_ack")
+    __slots__ = ("welcome", "launch", "signal", "kill", "exit_ack", "heartbeat_ack", "step_launch", "step_kill")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     LAUNCH_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     KILL_FIELD_NUMBER: _ClassVar[int]
     EXIT_ACK_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
+    STEP_LAUNCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_KILL_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     launch: Launch
     signal: SignalJob
     kill: KillJob
     exit_ack: ExitAck
     heartbeat_ack: HeartbeatAck
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., launch: _Optional[_Union[Launch, _Mapping]] = ..., signal: _Optional[_Union[SignalJob, _Mapping]] = ..., kill: _Optional[_Union[KillJob, _Mapping]] = ..., exit_ack: _Optional[_Union[ExitAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ...) -> None: ...
+    step_launch: StepLaunch
+    step_kill: StepKill
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., launch: _Optional[_Union[Launch, _Mapping]] = ..., signal: _Optional[_Union[SignalJob, _Mapping]] = ..., kill: _Optional[_Union[KillJob, _Mapping]] = ..., exit_ack: _Optional[_Union[ExitAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., step_launch: _Optional[_Union[StepLaunch, _Mapping]] = ..., step_kill: _Optional[_Union[StepKill, _Mapping]] = ...) -> None: ...

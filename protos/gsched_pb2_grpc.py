@@ -84,6 +84,11 @@ class JobServiceStub:
                 request_serializer=gsched_dot_protos_dot_gsched__pb2.PingRequest.SerializeToString,
                 response_deserializer=gsched_dot_protos_dot_gsched__pb2.PingReply.FromString,
                 _registered_method=True)
+        self.RunStep = channel.unary_stream(
+                '/gsched.v1.JobService/RunStep',
+                request_serializer=gsched_dot_protos_dot_gsched__pb2.StepRequest.SerializeToString,
+                response_deserializer=gsched_dot_protos_dot_gsched__pb2.StepEvent.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -149,6 +154,14 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunStep(self, request, context):
+        """Launch a job step on the job's allocation and stream its output and exits.
+        Cancelling the call kills the step.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -201,6 +214,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.Ping,
                     request_deserializer=gsched_dot_protos_dot_gsched__pb2.PingRequest.FromString,
                     response_serializer=gsched_dot_protos_dot_gsched__pb2.PingReply.SerializeToString,
+            ),
+            'RunStep': grpc.unary_stream_rpc_method_handler(
+                    servicer.RunStep,
+                    request_deserializer=gsched_dot_protos_dot_gsched__pb2.StepRequest.FromString,
+                    response_serializer=gsched_dot_protos_dot_gsched__pb2.StepEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -473,6 +491,33 @@ class JobService:
             '/gsched.v1.JobService/Ping',
             gsched_dot_protos_dot_gsched__pb2.PingRequest.SerializeToString,
             gsched_dot_protos_dot_gsched__pb2.PingReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunStep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gsched.v1.JobService/RunStep',
+            gsched_dot_protos_dot_gsched__pb2.StepRequest.SerializeToString,
+            gsched_dot_protos_dot_gsched__pb2.StepEvent.FromString,
             options,
             channel_credentials,
             insecure,
