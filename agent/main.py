@@ -87,6 +87,9 @@ class Agent:
         shim_dir = self.state_dir / "shims"
         install_shims(shim_dir)
         self.launcher = Launcher(self.state_dir, self.name, str(shim_dir), self._on_exit)
+        from gsched.agent.steps import StepRunner
+
+        self.steps = StepRunner(self.name, self._send)
         self.unacked: dict[tuple[int, int], Any] = {}
         self.killed_unlaunched: set[tuple[int, int]] = set()
         self.heartbeat_interval = cfg.controller.heartbeat_interval
@@ -108,7 +111,12 @@ class Agent:
             )
         )
 
+    def _send(self, msg: pb.AgentMessage) -> None:
+        if self._queue is not None:
+            self._queue.put_nowait(msg)
+
     def _on_exit(self, rec: Any) -> None:
+        self.steps.kill_job(rec.job_id, rec.attempt)
         key = (rec.job_id, rec.attempt)
         self.unacked[key] = rec
         logger.info("job %d attempt %d ended: %d:%d %s", rec.job_id, rec.attempt,
@@ -230,6 +238,7 @@ class Agent:
     async def _heartbeats(self, queue: asyncio.Queue[pb.AgentMessage | None]) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_interval)
+            self.steps.reap()
             gpus = await asyncio.to_thread(self._gpu_infos)
             vm = psutil.virtual_memory()
             queue.put_nowait(
@@ -265,6 +274,11 @@ class Agent:
             elif kind == "signal":
                 s = msg.signal
                 self.launcher.signal(s.ref.job_id, s.ref.attempt, s.signal, s.batch_only)
+            elif kind == "step_launch":
+                await self.steps.launch(msg.step_launch)
+            elif kind == "step_kill":
+                k = msg.step_kill
+                self.steps.signal(k.ref.job_id, k.ref.attempt, k.step_id, k.signal)
             elif kind == "heartbeat_ack":
                 self._contact(msg.heartbeat_ack.sent)
             elif kind == "exit_ack":
@@ -286,6 +300,7 @@ class Agent:
 
     def _kill(self, kill: pb.KillJob) -> None:
         key = (kill.ref.job_id, kill.ref.attempt)
+        self.steps.kill_job(kill.ref.job_id, kill.ref.attempt)
         if key in self.launcher.running():
             self.launcher.kill(kill.ref.job_id, kill.ref.attempt, kill.reason)
             return

@@ -118,6 +118,22 @@ class Client:
                 raise ClientError(name, msg) from None
             raise ClientError(name, exc.details() or name) from None
 
+    def stream(self, method: str, request: Any) -> Any:
+        """A server-streaming call (gRPC only); iterate the result, ``.cancel()`` to stop."""
+        if self._channel is None:
+            self._grpc_stubs()
+        return getattr(self._jobs, method)(request, metadata=self._metadata)
+
+    def rpc_error(self, exc: BaseException) -> ClientError | None:
+        """The ClientError for a gRPC error raised while iterating a stream."""
+        if self._channel is None or not isinstance(exc, self._grpc.RpcError):
+            return None
+        code = exc.code()
+        name = code.name if code is not None else "UNKNOWN"
+        if name == "UNAVAILABLE":
+            return ClientError(name, f"unable to contact the gsched controller at {self.address}")
+        return ClientError(name, exc.details() or name)
+
     def _call_local(self, method: str, request: Any) -> Any:
         from gsched.common.localrpc import METHODS, LocalError
         from gsched.protos import gsched_pb2 as pb

@@ -48,11 +48,11 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO
+from typing import IO, Any
 
 from gsched.common import hostlist
 from gsched.common.durations import DurationError, SizeError, parse_memory_mb, parse_time_limit
-from gsched.protos import gsched_pb2
+from gsched.common.jobspec_wire import JobSpecLite
 
 __all__ = ["DirectiveError", "DirectiveExit", "Submission", "parse_submission"]
 
@@ -111,28 +111,43 @@ class Submission:
     ~7 ms of every gsub call.)
 
     Attributes:
-        spec: the job request, every field filled.
+        lite: the job request, every field filled, as a
+            :class:`~gsched.common.jobspec_wire.JobSpecLite` (no protobuf import;
+            ``lite.wire()`` is the serialized ``SubmitRequest``).
+        spec: the same request as a real ``gsched_pb2.JobSpec``, made from
+            ``lite`` on first use (that imports protobuf, ~18 ms) and kept; change
+            ``lite`` before, not after, reading it.
         parsable: ``--parsable``: print only the job id.
         verbose: how many ``-v``.
         quiet: ``-Q``: print nothing on success.
         script_path: the script file read, ``""`` for stdin or ``--wrap``.
     """
 
-    __slots__ = ("parsable", "quiet", "script_path", "spec", "verbose")
+    __slots__ = ("_proto", "lite", "parsable", "quiet", "script_path", "verbose")
 
     def __init__(
         self,
-        spec: gsched_pb2.JobSpec,
+        spec: JobSpecLite | Any,
         parsable: bool = False,
         verbose: int = 0,
         quiet: bool = False,
         script_path: str = "",
     ) -> None:
-        self.spec = spec
+        if isinstance(spec, JobSpecLite):
+            self.lite, self._proto = spec, None
+        else:  # a gsched_pb2.JobSpec
+            self.lite, self._proto = JobSpecLite.from_proto(spec), spec
         self.parsable = parsable
         self.verbose = verbose
         self.quiet = quiet
         self.script_path = script_path
+
+    @property
+    def spec(self) -> Any:
+        """The request as a ``gsched_pb2.JobSpec`` (built from ``lite`` once)."""
+        if self._proto is None:
+            self._proto = self.lite.to_proto()
+        return self._proto
 
     def __repr__(self) -> str:
         return f"Submission(parsable={self.parsable}, script_path={self.script_path!r})"
@@ -1021,7 +1036,7 @@ def _environment(export: str | None, environ: Mapping[str, str]) -> tuple[dict[s
     return env, export
 
 
-def _gpu_fields(st: _State, spec: gsched_pb2.JobSpec) -> None:
+def _gpu_fields(st: _State, spec: JobSpecLite) -> None:
     requests = [r for r in (st.gres, st.gpus, st.gpus_per_node, st.gpus_per_task) if r]
     types = {gpu_type for gpu_type, count in requests if gpu_type and count}
     if len(types) > 1:
@@ -1037,8 +1052,8 @@ def _gpu_fields(st: _State, spec: gsched_pb2.JobSpec) -> None:
 
 def _build_spec(
     st: _State, script: str, argv: list[str], default_name: str, environ: Mapping[str, str]
-) -> gsched_pb2.JobSpec:
-    spec = gsched_pb2.JobSpec(
+) -> JobSpecLite:
+    spec = JobSpecLite(
         name=st.name if st.name is not None else default_name,
         script=script,
         argv=argv,
@@ -1105,7 +1120,7 @@ def parse_submission(
         prog: the program name used in messages.
 
     Returns:
-        The submission, with ``spec`` ready for ``SubmitRequest``.
+        The submission: ``lite.wire()`` (or ``SubmitRequest(spec=spec)``) is the request.
 
     Raises:
         DirectiveError: bad options or script; print ``render(prog)`` and exit

@@ -1,13 +1,17 @@
 """gsub: submit a batch script (sbatch).
 
 Kept fast on purpose: no click; grpc is imported only once the options and the
-script have been checked, inside :func:`gsched.cli.client.connect`.
+script have been checked, inside :func:`gsched.cli.client.connect`. On the
+controller's host (its Unix socket reachable, ``GSCHED_TRANSPORT`` not ``grpc``)
+not even protobuf is imported: the request is encoded and the reply decoded by
+:mod:`gsched.common.jobspec_wire` (~18 ms saved per call).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 __all__ = ["main"]
 
@@ -37,27 +41,77 @@ def main() -> None:
             sys.stderr.write(line + "\n")
         client.finish(exc.exit_code)
 
-    from gsched.protos import gsched_pb2
+    from gsched.common import config
 
-    conn = client.connect(prog)
-    if sub.verbose:
-        sys.stderr.write(f"{prog}: submitting job {sub.spec.name!r} to {conn.address}\n")
     try:
-        reply = conn.call("Submit", gsched_pb2.SubmitRequest(spec=sub.spec))
+        cfg = config.load()
+    except config.ConfigError as exc:
+        client.fail(prog, str(exc))
+    sock = None
+    if cfg.socket_path and os.environ.get("GSCHED_TRANSPORT") != "grpc":
+        from gsched.common import jobspec_wire
+
+        try:
+            sock = jobspec_wire.connect_local(cfg.socket_path, client.RPC_TIMEOUT)
+        except OSError:
+            sock = None  # not on the controller's host, or it is down: gRPC
+    address = cfg.controller.address
+    if sub.verbose:
+        sys.stderr.write(f"{prog}: submitting job {sub.lite.name!r} to {address}\n")
+    try:
+        if sock is not None:
+            job_id = _submit_local(sock, sub.lite, address)
+        else:
+            job_id = _submit_grpc(prog, sub)
     except client.ClientError as exc:
         if exc.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
             client.fail(prog, exc.message)
-        if exc.message == "Invalid partition name specified" and sub.spec.partitions:
+        if exc.message == "Invalid partition name specified" and sub.lite.partitions:
             sys.stderr.write(
-                f"{prog}: error: invalid partition specified: {','.join(sub.spec.partitions)}\n"
+                f"{prog}: error: invalid partition specified: {','.join(sub.lite.partitions)}\n"
             )
         client.fail(prog, f"Batch job submission failed: {exc.message}")
     if not sub.quiet:
         if sub.parsable:
-            sys.stdout.write(f"{reply.job_id}\n")
+            sys.stdout.write(f"{job_id}\n")
         else:
-            sys.stdout.write(f"Submitted batch job {reply.job_id}\n")
+            sys.stdout.write(f"Submitted batch job {job_id}\n")
     client.finish(0)
+
+
+def _submit_local(sock: Any, spec: Any, address: str) -> int:
+    """Submit over the controller's Unix socket with hand-encoded protobuf bytes.
+
+    Raises:
+        ClientError: as :meth:`gsched.cli.client.Client.call` raises it.
+    """
+    from gsched.cli.client import ClientError
+    from gsched.common import jobspec_wire
+    from gsched.common.localrpc import LocalError
+
+    payload = spec.wire()
+    try:
+        body = jobspec_wire.call_raw(sock, "Submit", payload)
+    except LocalError as exc:
+        raise ClientError(exc.code, exc.message) from None
+    except OSError:
+        msg = f"unable to contact the gsched controller at {address}"
+        raise ClientError("UNAVAILABLE", msg) from None
+    finally:
+        sock.close()
+    try:
+        return jobspec_wire.decode_submit_reply(body)
+    except ValueError as exc:
+        raise ClientError("INTERNAL", f"bad reply from the gsched controller: {exc}") from None
+
+
+def _submit_grpc(prog: str, sub: Any) -> int:
+    """Submit through :class:`gsched.cli.client.Client` (gRPC off the controller's host)."""
+    from gsched.cli import client
+    from gsched.protos import gsched_pb2
+
+    conn = client.connect(prog)
+    return int(conn.call("Submit", gsched_pb2.SubmitRequest(spec=sub.spec)).job_id)
 
 
 if __name__ == "__main__":

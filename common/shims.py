@@ -19,7 +19,7 @@ SHIMS = {
     "scontrol": "gctl",
     "sinfo": "ginfo",
     "sacct": "gacct",
-    # srun -> grun arrives with job steps (distributed training work)
+    "srun": "grun",
 }
 
 

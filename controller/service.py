@@ -390,7 +390,7 @@ class JobService(rpc.JobServiceServicer):
                                node=t.node) for t in plan.tasks],
         ))
         pending = {t.rank for t in plan.tasks}
-        worst, message, done = 0, "", False
+        worst, message, done, killing = 0, "", False, False
         deadline: float | None = None
         loop = asyncio.get_running_loop()
         try:
@@ -401,6 +401,7 @@ class JobService(rpc.JobServiceServicer):
                 except TimeoutError:
                     message = f"step killed {request.wait}s after the first task ended (--wait)"
                     self._kill_step(plan.nodes, ref, step_id, 0)
+                    killing = True
                     deadline = None
                     continue
                 if isinstance(ev, str):  # the job or a node went away
@@ -412,10 +413,13 @@ class JobService(rpc.JobServiceServicer):
                     te = ev.task_exit
                     pending.discard(te.rank)
                     code = 128 + te.signal if te.signal else te.exit_code
-                    worst = max(worst, code)
-                    if code and request.kill_on_bad_exit and pending:
+                    # tasks we killed ourselves do not hide the code that made us kill
+                    if not (killing and te.signal and worst):
+                        worst = max(worst, code)
+                    if code and request.kill_on_bad_exit and pending and not killing:
                         message = f"task {te.rank} exited with {code}: step killed (--kill-on-bad-exit)"
                         self._kill_step(plan.nodes, ref, step_id, 0)
+                        killing = True
                     elif request.wait and deadline is None and pending:
                         deadline = loop.time() + request.wait
             done = True

@@ -1,0 +1,198 @@
+"""Job steps on this node: the tasks ``grun``/``srun`` asks for, with their output.
+
+Each task runs as the job's user in its own process group, with the job step's
+environment (SLURM_STEP_*, SLURM_PROCID, PyTorch's RANK/LOCAL_RANK/WORLD_SIZE, ...),
+and dies with the agent (PR_SET_PDEATHSIG): a step lives only as long as the
+grun that asked for it can hear from it. Output is read from pipes and sent to the
+controller, which relays it to grun.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pwd
+import shutil
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from gsched.protos import gsched_pb2 as pb
+
+__all__ = ["StepRunner", "task_environment"]
+
+logger = logging.getLogger(__name__)
+CHUNK = 64 * 1024
+
+
+def task_environment(msg: pb.StepLaunch, task: pb.StepTask, node_name: str) -> dict[str, str]:
+    """The environment of one task: the step's, plus SLURM's and PyTorch's per-task names."""
+    env = dict(msg.environment)
+    nodes = list(msg.nodes)
+    from gsched.common.hostlist import compress
+
+    nodelist = compress(nodes)
+    local_size = len(msg.tasks)  # this node's tasks of the step
+    gpus = [str(g) for g in msg.gpus]
+    if msg.gpus_per_task and gpus:
+        start = task.local_rank * msg.gpus_per_task
+        gpus = gpus[start : start + msg.gpus_per_task]
+    values = {
+        "SLURM_STEP_ID": str(msg.step_id),
+        "SLURM_STEPID": str(msg.step_id),
+        "SLURM_PROCID": str(task.rank),
+        "SLURM_LOCALID": str(task.local_rank),
+        "SLURM_NODEID": str(task.node_index),
+        "SLURM_STEP_NODELIST": nodelist,
+        "SLURM_STEP_NUM_NODES": str(len(nodes)),
+        "SLURM_STEP_NUM_TASKS": str(msg.ntasks),
+        "SLURM_STEP_TASKS_PER_NODE": msg.tasks_per_node,
+        "SLURM_TASKS_PER_NODE": msg.tasks_per_node,
+        "SLURM_NTASKS": str(msg.ntasks),
+        "SLURM_NPROCS": str(msg.ntasks),
+        "SLURM_NNODES": str(len(nodes)),
+        "SLURM_NODELIST": nodelist,
+        "SLURMD_NODENAME": node_name,
+        "GSCHED_STEP_ID": str(msg.step_id),
+        # PyTorch's names, so torch.distributed works from an srun-per-GPU script
+        "RANK": str(task.rank),
+        "LOCAL_RANK": str(task.local_rank),
+        "WORLD_SIZE": str(msg.ntasks),
+        "LOCAL_WORLD_SIZE": str(local_size),
+        "NODE_RANK": str(task.node_index),
+        "GROUP_RANK": str(task.node_index),
+        "MASTER_ADDR": msg.master_addr or env.get("MASTER_ADDR", "127.0.0.1"),
+        "MASTER_PORT": str(msg.master_port),
+    }
+    if msg.cpus_per_task:
+        values["SLURM_CPUS_PER_TASK"] = str(msg.cpus_per_task)
+    if msg.gpus:
+        values["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+        values["GPU_DEVICE_ORDINAL"] = ",".join(gpus)
+        values["SLURM_STEP_GPUS"] = ",".join(gpus)
+    env.update(values)
+    return env
+
+
+# Tasks die with the agent (PR_SET_PDEATHSIG). Set through util-linux's setpriv:
+# a preexec_fn would run Python between fork and exec in a process with gRPC's
+# threads, which can deadlock or crash the child.
+_SETPRIV = shutil.which("setpriv")
+
+
+class _Step:
+    def __init__(self) -> None:
+        self.procs: dict[int, asyncio.subprocess.Process] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+
+
+class StepRunner:
+    """Runs the tasks of job steps on this node and reports through ``send``."""
+
+    def __init__(self, node_name: str, send: Callable[[pb.AgentMessage], None]) -> None:
+        self.node_name = node_name
+        self.send = send
+        self.steps: dict[tuple[int, int, int], _Step] = {}  # (job, attempt, step)
+
+    async def launch(self, msg: pb.StepLaunch) -> None:
+        key = (msg.ref.job_id, msg.ref.attempt, msg.step_id)
+        if key in self.steps:
+            return
+        step = self.steps[key] = _Step()
+        for task in msg.tasks:
+            step.tasks.append(asyncio.create_task(self._run(msg, task, step)))
+
+    async def _run(self, msg: pb.StepLaunch, task: pb.StepTask, step: _Step) -> None:
+        env = task_environment(msg, task, self.node_name)
+        kw: dict[str, Any] = {}
+        if os.geteuid() == 0 and msg.uid != 0:
+            try:
+                pw = pwd.getpwuid(msg.uid)
+                kw = {"user": msg.uid, "group": msg.gid,
+                      "extra_groups": os.getgrouplist(pw.pw_name, msg.gid)}
+            except KeyError:
+                self._exit(msg, task.rank, 1, 0, f"grun: error: unknown uid {msg.uid}")
+                return
+        elif os.geteuid() not in (0, msg.uid):
+            self._exit(msg, task.rank, 1, 0,
+                       f"grun: error: agent runs as uid {os.geteuid()}, job as {msg.uid}")
+            return
+        cwd = msg.cwd if msg.cwd and os.path.isdir(msg.cwd) else "/tmp"
+        argv = list(msg.argv)
+        if _SETPRIV:
+            argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                **kw,
+            )
+        except OSError as exc:
+            msg_text = f"grun: error: {self.node_name}: task {task.rank}: {msg.argv[0]}: {exc.strerror}"
+            self._exit(msg, task.rank, 2 if isinstance(exc, FileNotFoundError) else 1, 0, msg_text)
+            return
+        step.procs[task.rank] = proc
+        assert proc.stdout is not None and proc.stderr is not None
+        await asyncio.gather(
+            self._pump(msg, task.rank, 1, proc.stdout), self._pump(msg, task.rank, 2, proc.stderr)
+        )
+        rc = await proc.wait()
+        # anything the task left behind in its process group goes with it
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if rc < 0:
+            self._exit(msg, task.rank, 0, -rc, "")
+        else:
+            self._exit(msg, task.rank, rc, 0, "")
+
+    async def _pump(self, msg: pb.StepLaunch, rank: int, stream: int,
+                    reader: asyncio.StreamReader) -> None:
+        while True:
+            data = await reader.read(CHUNK)
+            if not data:
+                return
+            self.send(pb.AgentMessage(step_output=pb.StepOutput(
+                ref=msg.ref, step_id=msg.step_id, rank=rank, stream=stream, data=data)))
+
+    def _exit(self, msg: pb.StepLaunch, rank: int, code: int, sig: int, text: str) -> None:
+        self.send(pb.AgentMessage(step_exit=pb.StepTaskExit(
+            ref=msg.ref, step_id=msg.step_id, rank=rank, exit_code=code, signal=sig,
+            message=text)))
+
+    def signal(self, job_id: int, attempt: int, step_id: int, sig: int) -> None:
+        """Signal a step's tasks; ``sig`` 0 means stop: SIGTERM now, SIGKILL 2 s later."""
+        step = self.steps.get((job_id, attempt, step_id))
+        if step is None:
+            return
+        for proc in step.procs.values():
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, sig or signal.SIGTERM)
+        if sig == 0:
+            asyncio.get_running_loop().call_later(2.0, self._kill_now, step)
+
+    @staticmethod
+    def _kill_now(step: _Step) -> None:
+        for proc in step.procs.values():
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+    def kill_job(self, job_id: int, attempt: int) -> None:
+        """The job's attempt ended here: its leftover steps go too."""
+        for (j, a, s) in list(self.steps):
+            if j == job_id and a == attempt:
+                self.signal(j, a, s, 0)
+
+    def reap(self) -> None:
+        """Forget finished steps."""
+        for key, step in list(self.steps.items()):
+            if step.tasks and all(t.done() for t in step.tasks):
+                del self.steps[key]

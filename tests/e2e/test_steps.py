@@ -1,0 +1,144 @@
+"""Job steps (grun / srun) across a multi-node allocation, with real processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import LocalCluster, start_cluster, stop_cluster
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def three_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    c = start_cluster(tmp_path_factory.mktemp("steps"), agents=3, gpus=4)
+    try:
+        yield c
+    finally:
+        stop_cluster(c)
+
+
+def run_batch(c: LocalCluster, body: str, directives: str, name: str) -> tuple[str, int]:
+    script = c.workdir / f"{name}.sh"
+    script.write_text(f"#!/bin/bash\n#SBATCH -o {name}-%j.out {directives}\n{body}")
+    job_id = c.submit(str(script))
+    state = c.wait_state(job_id, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"}, timeout=60)
+    return (c.workdir / f"{name}-{job_id}.out").read_text() + f"[{state}]", job_id
+
+
+def test_srun_environment_and_layout(three_nodes: LocalCluster) -> None:
+    c = three_nodes
+    out, job_id = run_batch(
+        c,
+        "srun -l bash -c 'echo $RANK $LOCAL_RANK $WORLD_SIZE $LOCAL_WORLD_SIZE $NODE_RANK "
+        "$SLURM_PROCID $SLURM_LOCALID $SLURM_NODEID $SLURMD_NODENAME $CUDA_VISIBLE_DEVICES "
+        "$SLURM_STEP_ID $SLURM_STEP_NUM_TASKS $SLURM_STEP_NUM_NODES $SLURM_STEP_TASKS_PER_NODE "
+        "$SLURM_STEP_NODELIST $MASTER_ADDR' | sort\n",
+        "-N2 --ntasks-per-node=2 --gpus-per-node=2",
+        "env",
+    )
+    lines = [ln for ln in out.splitlines() if ln[:1].isdigit()]
+    assert len(lines) == 4, out
+    nodes = [ln.split()[9] for ln in lines]
+    assert nodes[0] == nodes[1] != nodes[2] == nodes[3]
+    first = lines[0].split()
+    assert first[1:9] == ["0", "0", "4", "2", "0", "0", "0", "0"]
+    third = lines[2].split()
+    assert third[1:9] == ["2", "0", "4", "2", "1", "2", "0", "1"]
+    for ln in lines:
+        f = ln.split()
+        assert f[10] == "0,1" and f[11] == "0" and f[12] == "4" and f[13] == "2"
+        assert f[14] == "2(x2)" and f[16] == "127.0.0.1"
+    assert out.endswith("[COMPLETED]")
+
+
+def test_step_exit_codes_gpu_binding_and_parallel_steps(three_nodes: LocalCluster) -> None:
+    c = three_nodes
+    body = (
+        "set -o pipefail\n"
+        "srun -n2 bash -c 'exit $((SLURM_PROCID + 2))'; echo \"rc=$?\"\n"
+        "srun --gpus-per-task=1 -n2 -N1 bash -c 'echo gpu=$CUDA_VISIBLE_DEVICES' | sort\n"
+        "hosts=($(scontrol show hostnames))\n"
+        "srun -N1 -w ${hosts[0]} bash -c 'sleep 1; echo a=$SLURMD_NODENAME' &\n"
+        "srun -N1 -w ${hosts[1]} bash -c 'sleep 1; echo b=$SLURMD_NODENAME' &\n"
+        "wait\n"
+        "srun -N1 false | tee /dev/null; echo \"pipe=$?\"\n"
+        "srun -n1 bash -c 'kill -9 $$'; echo \"sig=$?\"\n"
+    )
+    start = time.monotonic()
+    out, _ = run_batch(c, body, "-N2 --ntasks-per-node=2 --gpus-per-node=2", "codes")
+    assert "rc=3" in out
+    assert "gpu=0\ngpu=1\n" in out
+    assert "a=" in out and "b=" in out
+    assert "pipe=1" in out
+    assert "sig=137" in out
+    assert time.monotonic() - start < 30
+
+
+def test_kill_on_bad_exit_and_wait(three_nodes: LocalCluster) -> None:
+    c = three_nodes
+    body = (
+        "t0=$(date +%s)\n"
+        "srun -K -n2 bash -c '[ $SLURM_PROCID = 1 ] && exit 5; sleep 60'; echo \"k=$?\"\n"
+        "srun -W 1 -n2 bash -c '[ $SLURM_PROCID = 1 ] && exit 0; sleep 60'; echo \"w=$?\"\n"
+        "echo \"took=$(( $(date +%s) - t0 ))\"\n"
+    )
+    out, _ = run_batch(c, body, "-n2", "kill")
+    assert "k=5" in out, out
+    assert "w=" in out and "w=0" not in out, out
+    took = int(out.split("took=")[1].split()[0])
+    assert took < 20, out
+
+
+def test_leftover_steps_are_killed_when_the_batch_script_ends(three_nodes: LocalCluster) -> None:
+    c = three_nodes
+    marker = c.workdir / "leftover.pid"
+    body = f"srun -N1 bash -c 'echo $$ > {marker}; sleep 300' &\nsleep 2\necho done\n"
+    out, _ = run_batch(c, body, "-N1", "leftover")
+    assert "done" in out
+    pid = int(marker.read_text())
+    c.wait_for(lambda: not Path(f"/proc/{pid}").exists()
+               or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], timeout=15,
+               what="leftover step killed")
+
+
+def test_grun_outside_a_job_allocates_runs_and_releases(three_nodes: LocalCluster) -> None:
+    c = three_nodes
+    r = c.run("grun", "-N2", "-l", "bash", "-c", "echo hi from $SLURMD_NODENAME")
+    assert r.rc == 0, r.err
+    lines = sorted(r.out.splitlines())
+    assert len(lines) == 2 and lines[0].startswith("0: hi from node")
+    r = c.run("grun", "-n1", "bash", "-c", "exit 3")
+    assert r.rc == 3
+    c.wait_for(lambda: c.run("gqueue", "-h").out.strip() == "", what="allocations released")
+
+
+def test_grun_interrupt_kills_the_step(three_nodes: LocalCluster) -> None:
+    c = three_nodes
+    marker = c.workdir / "int.pid"
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "grun"), "-n1", "bash", "-c",
+         f"echo $$ > {marker}; sleep 300"],
+        env=c.env, cwd=c.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    c.wait_for(lambda: marker.exists() and marker.read_text().strip() != "", what="task up")
+    pid = int(marker.read_text())
+    proc.send_signal(2)
+    assert proc.wait(timeout=20) == 130
+    c.wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=15, what="task killed")
+
+
+def test_grun_errors(three_nodes: LocalCluster) -> None:
+    c = three_nodes
+    r = c.run("grun", "--mpi=pmix", "true")
+    assert r.rc == 1 and "--mpi=pmix is not supported" in r.err
+    r = c.run("grun", "--jobid", "999999", "true")
+    assert r.rc == 1 and "Invalid job id specified" in r.err
+    r = c.run("grun")
+    assert r.rc == 1 and "No command given" in r.err
