@@ -164,7 +164,9 @@ def encode_jobspec(fields: Mapping[str, Any] | JobSpecLite) -> bytes:
                 parts.append(tag + _varint(number))
         elif kind == BOOL:
             if not isinstance(value, int):
-                raise TypeError(f"{value!r} has type {type(value).__name__}, but expected one of: int, bool")
+                raise TypeError(
+                    f"{value!r} has type {type(value).__name__}, but expected one of: int, bool"
+                )
             if value:
                 parts.append(tag + b"\x01")
         elif kind == REPEATED_STRING:
@@ -265,9 +267,11 @@ class JobSpecLite:
         out: dict[str, Any] = {}
         for name in JOBSPEC_FIELDS:
             value = getattr(self, name)
-            out[name] = list(value) if isinstance(value, list) else (
-                dict(value) if isinstance(value, dict) else value
-            )
+            if isinstance(value, list):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = dict(value)
+            out[name] = value
         return out
 
     def spec_bytes(self) -> bytes:

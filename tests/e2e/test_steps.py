@@ -34,7 +34,7 @@ def run_batch(c: LocalCluster, body: str, directives: str, name: str) -> tuple[s
 
 def test_srun_environment_and_layout(three_nodes: LocalCluster) -> None:
     c = three_nodes
-    out, job_id = run_batch(
+    out, _ = run_batch(
         c,
         "srun -l bash -c 'echo $RANK $LOCAL_RANK $WORLD_SIZE $LOCAL_WORLD_SIZE $NODE_RANK "
         "$SLURM_PROCID $SLURM_LOCALID $SLURM_NODEID $SLURMD_NODENAME $CUDA_VISIBLE_DEVICES "
