@@ -42,13 +42,14 @@ class LocalCluster:
     state: Path
     env: dict[str, str]
     workdir: Path
+    prefix: tuple[str, ...] = ()  # e.g. ("ip", "netns", "exec", NS): where commands run
 
     def run(self, *args: str, input: str | None = None, timeout: float = 60,
             env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
         """Run an installed command (gsub, gqueue, ...) against this cluster."""
         full_env = dict(self.env, **(env or {}))
         p = subprocess.run(
-            [_exe(args[0]), *args[1:]],
+            [*self.prefix, _exe(args[0]), *args[1:]],
             input=input,
             capture_output=True,
             text=True,
@@ -97,24 +98,28 @@ class LocalCluster:
         return int((self.state / f"{tag}.pid").read_text())
 
 
-def start_cluster(tmp: Path, agents: int = 2, gpus: int = 4, extra: tuple[str, ...] = ()) -> LocalCluster:
+def start_cluster(tmp: Path, agents: int = 2, gpus: int = 4, extra: tuple[str, ...] = (),
+                  prefix: tuple[str, ...] = (), cpus: int = 8) -> LocalCluster:
     state = tmp / "state"
     work = tmp / "work"
     work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "GSCHED_"))}
     env["GSCHED_CONF"] = str(state / "gsched.toml")
+    # as for a user with the environment activated: jobs find python, torchrun, ...
+    env["PATH"] = f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}"
     p = subprocess.run(
-        [_exe("gsched"), "up", "--state-dir", str(state), "--agents", str(agents),
-         "--fake-gpus", str(gpus), "--port", "0", "--cpus", "8", "--mem-mb", "32000", *extra],
+        [*prefix, _exe("gsched"), "up", "--state-dir", str(state), "--agents", str(agents),
+         "--fake-gpus", str(gpus), "--port", "0", "--cpus", str(cpus), "--mem-mb", "32000",
+         *extra],
         capture_output=True, text=True, timeout=90, env=env,
     )
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"export GSCHED_CONF={state / 'gsched.toml'}" in p.stdout
-    return LocalCluster(state, env, work)
+    return LocalCluster(state, env, work, prefix)
 
 
 def stop_cluster(c: LocalCluster) -> None:
-    subprocess.run([_exe("gsched"), "down", "--state-dir", str(c.state)],
+    subprocess.run([*c.prefix, _exe("gsched"), "down", "--state-dir", str(c.state)],
                    capture_output=True, text=True, timeout=60, env=c.env)
 
 
