@@ -111,6 +111,13 @@ class Agent:
             )
         )
 
+    def _proof(self) -> str:
+        from gsched.common import clusterkey
+
+        path = clusterkey.key_path(self.cfg.state_dir, self.cfg.controller.key_file)
+        key = clusterkey.read_key(path)
+        return clusterkey.make_proof(key, self.name, time.time()) if key else ""
+
     def _send(self, msg: pb.AgentMessage) -> None:
         if self._queue is not None:
             self._queue.put_nowait(msg)
@@ -163,6 +170,7 @@ class Agent:
                 finished=[pb.AttemptRef(job_id=j, attempt=a) for j, a in self.unacked],
                 version=VERSION,
                 sent=time.time(),
+                secret=self._proof(),
                 boot_time=psutil.boot_time(),
                 arch=platform.machine(),
                 os=f"{platform.system()} {platform.release()}",

@@ -100,6 +100,25 @@ def agent(
 
 
 @cli.command()
+@click.option("--config", "config_path", metavar="FILE", help="gsched.toml (the key goes to [controller] key_file or STATE_DIR/cluster.key)")
+@click.option("--out", "out", metavar="PATH", help="write the key here instead")
+def keygen(config_path: str | None, out: str | None) -> None:
+    """Create the cluster key agents must hold to register (mode 0600)."""
+    from gsched.common import clusterkey
+
+    if out is None:
+        cfg = _config(config_path)
+        out = clusterkey.key_path(cfg.state_dir, cfg.controller.key_file)
+    try:
+        clusterkey.write_key(out)
+    except FileExistsError:
+        raise click.ClickException(f"{out} exists; remove it first to make a new key") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from None
+    click.echo(f"wrote {out}; copy it (mode 0600) to every agent host's key_file")
+
+
+@cli.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 def shims(directory: str) -> None:
     """Install sbatch, squeue, scancel, scontrol, sinfo, sacct into DIRECTORY."""
@@ -244,6 +263,10 @@ def up(
         "[agent]\n"
         f'gpus = "{gpus}"\n'
     )
+    from gsched.common import clusterkey
+
+    if not (state / "cluster.key").exists():
+        clusterkey.write_key(str(state / "cluster.key"))
     _spawn(state, "controller", ["controller", "--config", str(conf)])
     _wait_registered([], state, timeout)
     names = [f"node{i}" for i in range(1, agents + 1)]

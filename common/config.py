@@ -24,6 +24,7 @@ Layout of the file (every key optional)::
     gpu_drain_share = 0.5
     accept_unknown_nodes = true           # agents not named by any partition may register (they join partitions with nodes = "ALL")
     socket = ""                           # local Unix socket (default <state_dir>/controller.sock; "none": off)
+    key_file = ""                         # cluster secret (gsched keygen); default <state_dir>/cluster.key
     default_partition = "main"
 
     [[partitions]]
@@ -99,6 +100,7 @@ class ControllerConfig(NamedTuple):
     accept_unknown_nodes: bool = True
     default_partition: str = "main"
     socket: str = ""  # local fast-path Unix socket; default <state_dir>/controller.sock; "none" = off
+    key_file: str = ""  # cluster secret agents must prove; default <state_dir>/cluster.key if present
 
 
 class AgentConfig(NamedTuple):

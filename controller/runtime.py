@@ -109,6 +109,13 @@ class Controller:
             path_resolver=convert.resolve_paths,
         )
         self.store = Store(cfg.database_url)
+        from gsched.common import clusterkey
+
+        path = clusterkey.key_path(cfg.state_dir, cfg.controller.key_file)
+        self.cluster_key = clusterkey.read_key(path)
+        if self.cluster_key is None:
+            logger.warning("no cluster key at %s: any agent that reaches the controller may "
+                           "register (run `gsched keygen`)", path)
         self.sessions: dict[str, AgentSession] = {}
         self.started = self.clock()
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")

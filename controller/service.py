@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from gsched.common import clusterkey
 from gsched.controller import convert
 from gsched.controller.cluster import Caller, NodeReport
 from gsched.controller.errors import GschedError, InvalidRequest, NotFound, PermissionDenied
@@ -462,6 +463,7 @@ class AgentLinkService(rpc.AgentLinkServicer):
 
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
+        self._replays = clusterkey.ReplayGuard()
 
     async def Connect(
         self, request_iterator: AsyncIterator[pb.AgentMessage], context: Any
@@ -476,8 +478,18 @@ class AgentLinkService(rpc.AgentLinkServicer):
         if not name or len(name) > 128 or not all(c.isalnum() or c in "-_." for c in name):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid node name {name!r}")
             return
+        why = self._authenticate(name, hello.secret)
+        if why:
+            logger.warning("node %s from %s refused: %s", name, context.peer(), why)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
+            return
         session = AgentSession(name, context.peer(), asyncio.Queue())
         old = ctl.sessions.get(name)
+        if old is not None and _host(old.peer) != _host(session.peer):
+            why = f"node {name} is already connected from {old.peer}"
+            logger.warning("node %s from %s refused: %s", name, session.peer, why)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
+            return
         if old is not None:
             logger.warning("node %s reconnected from %s; closing old stream", name, session.peer)
             old.queue.put_nowait(None)
@@ -538,6 +550,15 @@ class AgentLinkService(rpc.AgentLinkServicer):
                 del ctl.sessions[name]
                 ctl.cluster.node_disconnected(name, ctl.clock())
                 logger.warning("node %s stream closed", name)
+
+    def _authenticate(self, name: str, proof: str) -> str:
+        """'' when the agent may register; else why not (cluster key, see common/clusterkey)."""
+        key = self.ctl.cluster_key
+        if key is None:
+            return ""
+        if not proof:
+            return "this cluster requires agents to hold the cluster key"
+        return clusterkey.verify(key, name, proof, guard=self._replays)
 
     async def _read(
         self, name: str, session: AgentSession, it: AsyncIterator[pb.AgentMessage]
@@ -602,6 +623,11 @@ class AgentLinkService(rpc.AgentLinkServicer):
                     logger.warning("node %s sent unexpected %s", name, kind)
         finally:
             session.queue.put_nowait(None)
+
+
+def _host(peer: str) -> str:
+    """'ipv4:127.0.0.1:5000' -> 'ipv4:127.0.0.1' (the host part of a gRPC peer)."""
+    return peer.rsplit(":", 1)[0]
 
 
 def _field1(payload: bytes) -> bytes:

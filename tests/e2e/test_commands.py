@@ -159,3 +159,27 @@ def test_grpc_and_local_socket_transports_agree(local_cluster: LocalCluster) -> 
     assert r.rc == 1 and "Invalid job id specified" in r.err
     assert c.run("gcancel", str(a), str(b), env=grpc_env).rc == 0
     assert c.wait_state(a, "CANCELLED") and c.wait_state(b, "CANCELLED")
+
+
+def test_agent_without_the_cluster_key_is_refused(local_cluster: LocalCluster, tmp_path: Path) -> None:
+    c = local_cluster
+    assert (c.state / "cluster.key").stat().st_mode & 0o777 == 0o600
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text("00" * 32 + "\n")
+    conf = tmp_path / "intruder.toml"
+    text = (c.state / "gsched.toml").read_text().replace(
+        "[controller]\n", f'[controller]\nkey_file = "{wrong}"\n')
+    conf.write_text(text)
+    log = tmp_path / "intruder.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gsched.cli.main", "agent", "--config", str(conf),
+             "--name", "intruder", "--state-dir", str(tmp_path / "intruder")],
+            stdout=fh, stderr=fh, env=c.env)
+    try:
+        c.wait_for(lambda: "wrong cluster key" in (c.state / "controller.log").read_text(),
+                   timeout=20, what="refusal logged")
+        assert "intruder" not in c.run("ginfo", "-N", "-h", "-o", "%N").out
+    finally:
+        proc.kill()
+        proc.wait()
