@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -316,6 +315,8 @@ def _signal_ok(value: str) -> bool:
             value = value[len(prefix) :]
             break
     sig, at, when = value.partition("@")
+    import signal  # only --signal needs it: not imported on every gsub call
+
     if _is_num(sig):
         number = int(sig)
     else:

@@ -239,9 +239,22 @@ def _run_step(client: Any, request: Any, opts: argparse.Namespace, prog: str, jo
         sys.stderr.write(f"{prog}: interrupt: killing job step\n")
         call.cancel()
 
+    def forward(signum: int, _frame: Any) -> None:
+        # e.g. the job's --signal=USR1@60 (without B:): every task gets it, to checkpoint
+        from gsched.protos import gsched_pb2 as pb
+
+        try:
+            client.call("SignalStep", pb.SignalStepRequest(
+                job_id=job_id, step_id=sink.step_id, signal=signum))
+        except ClientError as exc:
+            sys.stderr.write(f"{prog}: error: cannot forward signal {signum}: {exc.message}\n")
+
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, on_signal)
+        for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT, signal.SIGALRM,
+                    signal.SIGWINCH):
+            signal.signal(sig, forward)
     code = 1
     try:
         for ev in call:

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
+
+    from gsched.cli.directives import Submission
+    from gsched.common.jobspec_wire import JobSpecLite
 
 __all__ = ["main"]
 
@@ -79,7 +85,7 @@ def main() -> None:
     client.finish(0)
 
 
-def _submit_local(sock: Any, spec: Any, address: str) -> int:
+def _submit_local(sock: socket.socket, spec: JobSpecLite, address: str) -> int:
     """Submit over the controller's Unix socket with hand-encoded protobuf bytes.
 
     Raises:
@@ -105,7 +111,7 @@ def _submit_local(sock: Any, spec: Any, address: str) -> int:
         raise ClientError("INTERNAL", f"bad reply from the gsched controller: {exc}") from None
 
 
-def _submit_grpc(prog: str, sub: Any) -> int:
+def _submit_grpc(prog: str, sub: Submission) -> int:
     """Submit through :class:`gsched.cli.client.Client` (gRPC off the controller's host)."""
     from gsched.cli import client
     from gsched.protos import gsched_pb2

@@ -19,10 +19,11 @@ which carries plain serialized messages, so it only has to *write* one message,
 
 The encoding is proto3's, byte for byte what ``SerializeToString(deterministic=True)``
 writes: fields in number order, default values (0, "", False, empty) left out,
-negative int32/int64 as 10-byte two's complement varints, map entries sorted by
-key with both key (1) and value (2) always written. ``tests/unit/test_jobspec_wire.py``
-checks it against the protobuf runtime; :data:`JOBSPEC_FIELDS` must follow
-``protos/gsched.proto`` (the test checks that too).
+negative int32/int64 as 10-byte two's complement varints, map entries in upb's
+deterministic key order (see :func:`_map_order`) with both key (1) and value (2)
+always written (any order parses the same; a fixed one makes the bytes testable).
+``tests/unit/test_jobspec_wire.py`` checks it against the protobuf runtime;
+:data:`JOBSPEC_FIELDS` must follow ``protos/gsched.proto`` (the test checks that too).
 """
 
 from __future__ import annotations
@@ -141,6 +142,13 @@ _PLAN = tuple(
 _MAP_KEY, _MAP_VALUE = _tag(1, _LEN), _tag(2, _LEN)
 
 
+def _map_order(entry: tuple[bytes, bytes]) -> bytes:
+    """The protobuf runtime's (upb's) deterministic map order: keys compared as bytes
+    over their common length, then the longer first ("ab" before "a"). 0xFF never
+    occurs in UTF-8, so appending it makes plain bytes order do exactly that."""
+    return entry[0] + b"\xff"
+
+
 def encode_jobspec(fields: Mapping[str, Any] | JobSpecLite) -> bytes:
     """Serialize a JobSpec given as a :class:`JobSpecLite` or a name -> value mapping.
 
@@ -174,8 +182,9 @@ def encode_jobspec(fields: Mapping[str, Any] | JobSpecLite) -> bytes:
                 raise TypeError(f"{name}: expected a list of str, got a str")
             parts.extend(_len_field(tag, _utf8(item)) for item in value)
         else:  # MAP_STRING
-            for key in sorted(value):
-                entry = _len_field(_MAP_KEY, _utf8(key)) + _len_field(_MAP_VALUE, _utf8(value[key]))
+            entries = sorted(((_utf8(k), _utf8(v)) for k, v in value.items()), key=_map_order)
+            for key, val in entries:
+                entry = _len_field(_MAP_KEY, key) + _len_field(_MAP_VALUE, val)
                 parts.append(_len_field(tag, entry))
     return b"".join(parts)
 

@@ -37,6 +37,7 @@ METHODS: dict[str, tuple[str, str]] = {
     "ListNodes": ("ListNodesRequest", "ListNodesReply"),
     "Ping": ("PingRequest", "PingReply"),
     "UpdateNode": ("UpdateNodeRequest", "UpdateNodeReply"),
+    "SignalStep": ("SignalStepRequest", "SignalStepReply"),
 }
 
 # gRPC status code numbers -> names (grpc.StatusCode without importing grpc)

@@ -127,6 +127,7 @@ class Controller:
         self.on_stop: list[Callable[[], Any]] = []
         # running job steps (grun): (job id, step id) -> queue of StepEvent for the caller
         self.steps: dict[tuple[int, int], asyncio.Queue[Any]] = {}
+        self.step_nodes: dict[tuple[int, int], tuple[str, ...]] = {}
         self.next_step: dict[int, int] = {}
 
     # ------------------------------------------------------------ lifecycle

@@ -361,6 +361,7 @@ class JobService(rpc.JobServiceServicer):
         queue: asyncio.Queue[Any] = asyncio.Queue()
         key = (job.job_id, step_id)
         ctl.steps[key] = queue
+        ctl.step_nodes[key] = plan.nodes
         ref = pb.AttemptRef(job_id=job.job_id, attempt=job.attempt)
         env = dict(request.environment)
         first = self.cluster.nodes.get(plan.nodes[0])
@@ -427,8 +428,22 @@ class JobService(rpc.JobServiceServicer):
             yield pb.StepEvent(done=pb.StepEvent.Done(exit_code=worst, message=message))
         finally:
             ctl.steps.pop(key, None)
+            ctl.step_nodes.pop(key, None)
             if not done:
                 self._kill_step(plan.nodes, ref, step_id, 0)
+
+    @handler
+    async def SignalStep(self, request: pb.SignalStepRequest, context: Any) -> pb.SignalStepReply:
+        caller = identify(context)
+        job = self.cluster._own(request.job_id, caller)
+        nodes = self.ctl.step_nodes.get((job.job_id, request.step_id))
+        if nodes is None:
+            raise NotFound(f"Invalid job step {job.job_id}.{request.step_id}")
+        if not 0 < request.signal < 65:
+            raise InvalidRequest(f"Invalid signal {request.signal}")
+        ref = pb.AttemptRef(job_id=job.job_id, attempt=job.attempt)
+        self._kill_step(nodes, ref, request.step_id, request.signal)
+        return pb.SignalStepReply()
 
     def _kill_step(self, nodes: Any, ref: pb.AttemptRef, step_id: int, sig: int) -> None:
         for node in nodes:

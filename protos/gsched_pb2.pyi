@@ -550,6 +550,20 @@ class StepEvent(_message.Message):
     done: StepEvent.Done
     def __init__(self, started: _Optional[_Union[StepEvent.Started, _Mapping]] = ..., output: _Optional[_Union[StepEvent.Output, _Mapping]] = ..., task_exit: _Optional[_Union[StepEvent.TaskExit, _Mapping]] = ..., done: _Optional[_Union[StepEvent.Done, _Mapping]] = ...) -> None: ...
 
+class SignalStepRequest(_message.Message):
+    __slots__ = ("job_id", "step_id", "signal")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    step_id: int
+    signal: int
+    def __init__(self, job_id: _Optional[int] = ..., step_id: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
+
+class SignalStepReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class AttemptRef(_message.Message):
     __slots__ = ("job_id", "attempt")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

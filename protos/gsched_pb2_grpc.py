@@ -89,6 +89,11 @@ class JobServiceStub:
                 request_serializer=gsched_dot_protos_dot_gsched__pb2.StepRequest.SerializeToString,
                 response_deserializer=gsched_dot_protos_dot_gsched__pb2.StepEvent.FromString,
                 _registered_method=True)
+        self.SignalStep = channel.unary_unary(
+                '/gsched.v1.JobService/SignalStep',
+                request_serializer=gsched_dot_protos_dot_gsched__pb2.SignalStepRequest.SerializeToString,
+                response_deserializer=gsched_dot_protos_dot_gsched__pb2.SignalStepReply.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -162,6 +167,13 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SignalStep(self, request, context):
+        """Deliver a signal to every task of a running step (grun forwards what it receives).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -219,6 +231,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.RunStep,
                     request_deserializer=gsched_dot_protos_dot_gsched__pb2.StepRequest.FromString,
                     response_serializer=gsched_dot_protos_dot_gsched__pb2.StepEvent.SerializeToString,
+            ),
+            'SignalStep': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignalStep,
+                    request_deserializer=gsched_dot_protos_dot_gsched__pb2.SignalStepRequest.FromString,
+                    response_serializer=gsched_dot_protos_dot_gsched__pb2.SignalStepReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -518,6 +535,33 @@ class JobService:
             '/gsched.v1.JobService/RunStep',
             gsched_dot_protos_dot_gsched__pb2.StepRequest.SerializeToString,
             gsched_dot_protos_dot_gsched__pb2.StepEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignalStep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gsched.v1.JobService/SignalStep',
+            gsched_dot_protos_dot_gsched__pb2.SignalStepRequest.SerializeToString,
+            gsched_dot_protos_dot_gsched__pb2.SignalStepReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1213,6 +1213,11 @@ def run_gsub(
 
     monkeypatch.setattr(client, "finish", finish)
     monkeypatch.setattr(client, "connect", lambda prog: fake)
+    # No local socket: gsub takes the client (gRPC) path, which ``fake`` stands in for.
+    # (The socket path is tested in test_jobspec_wire.py.)
+    conf = tmp_path / "gsched.toml"
+    conf.write_text('[controller]\nsocket = "none"\n')
+    monkeypatch.setenv("GSCHED_CONF", str(conf))
     monkeypatch.setattr(sys, "argv", ["gsub", *argv])
     monkeypatch.chdir(tmp_path)
     (tmp_path / "job.sh").write_text(SCRIPT)
