@@ -142,3 +142,18 @@ def test_grun_errors(three_nodes: LocalCluster) -> None:
     assert r.rc == 1 and "Invalid job id specified" in r.err
     r = c.run("grun")
     assert r.rc == 1 and "No command given" in r.err
+
+
+def test_signals_to_grun_reach_every_task(three_nodes: LocalCluster) -> None:
+    c = three_nodes
+    body = (
+        "srun -N2 -l bash -c 'trap \"echo ckpt-$SLURM_PROCID; exit 0\" USR1; "
+        "while true; do sleep 0.1; done' &\n"
+        "pid=$!\n"
+        "sleep 3\n"
+        "kill -USR1 $pid\n"
+        "wait $pid; echo \"rc=$?\"\n"
+    )
+    out, _ = run_batch(c, body, "-N2", "sigfwd")
+    assert "0: ckpt-0" in out and "1: ckpt-1" in out, out
+    assert "rc=0" in out
