@@ -298,6 +298,17 @@ class Agent:
         key = (launch.ref.job_id, launch.ref.attempt)
         if key in self.killed_unlaunched:
             return
+        if self._cut_off():
+            # This order waited in the stream while we were cut off (a frozen agent, a
+            # partition): the controller may have given the job to another node since.
+            from gsched.agent.launcher import ExitRecord
+
+            logger.warning("job %d attempt %d: launch refused, contact with the controller "
+                           "was lost since it was sent", *key)
+            self.killed_unlaunched.add(key)
+            self._on_exit(ExitRecord(key[0], key[1], 0, 0, "fenced", time.time(),
+                                     "launch arrived after contact with the controller was lost"))
+            return
         started = await self.launcher.launch(launch)
         if started and self._queue is not None:
             self._queue.put_nowait(
@@ -336,13 +347,26 @@ class Agent:
                 pass
         os.utime(path, (sent, sent))
 
+    def _cut_off(self) -> bool:
+        """Whether proven contact with the controller is older than fence_after."""
+        after = self.launcher.fence_after
+        if after <= 0:
+            return False
+        try:
+            return time.time() - os.stat(self.launcher.fence_file).st_mtime > after
+        except FileNotFoundError:
+            return False
+
     def _link_failed(self, exc: BaseException | None) -> None:
         """A refused connection means no controller runs: none can requeue our jobs.
 
         A restarted controller gives every node a fresh node_timeout, so jobs keep
-        running through a controller restart. Silence (timeouts) is not refusal.
+        running through a controller restart. Silence (timeouts) is not refusal, and
+        once cut off for fence_after we stay fenced: the controller may have requeued
+        our jobs before it went away.
         """
-        if isinstance(exc, grpc.RpcError) and "refused" in (exc.details() or "").lower():
+        refused = isinstance(exc, grpc.RpcError) and "refused" in (exc.details() or "").lower()
+        if refused and not self._cut_off():
             self._contact(time.time())
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ gsched shims DIR                    install sbatch/squeue/... commands into DIR
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -338,11 +339,12 @@ def _stop_jobs(state: Path) -> None:
 
     for pidfile in state.glob("agent-*/jobs/*/wrapper.pid"):
         try:
-            pid = int(pidfile.read_text().split()[0])
+            text = pidfile.read_text().strip()
+            pid = int(json.loads(text)["pid"]) if text.startswith("{") else int(text.split()[0])
             proc = psutil.Process(pid)
             if "wrap.py" in " ".join(proc.cmdline()):
                 proc.terminate()
-        except (OSError, ValueError, IndexError, psutil.Error):
+        except (OSError, ValueError, IndexError, KeyError, TypeError, psutil.Error):
             continue
 
 

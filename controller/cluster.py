@@ -510,7 +510,12 @@ class Cluster:
         if job is None or job.attempt != attempt or name not in job.pending_nodes:
             logger.info("job %d attempt %d exit on %s: stale, ignored", job_id, attempt, name)
             return orders
-        if job.state == S.RUNNING and name == job.batch_host:
+        if reason == "fenced" and job.state == S.RUNNING:
+            # the node killed its part because it lost contact with us: an
+            # infrastructure failure, not the application's
+            orders.extend(self._infra_failure(job, name, "node_lost", now,
+                                              f"node {name} fenced the job (lost contact)"))
+        elif job.state == S.RUNNING and name == job.batch_host:
             job.exit_code, job.exit_signal = exit_code, signal
             final = _final_state(exit_code, signal, reason)
             job.reason = _final_reason(final, reason)

@@ -235,3 +235,20 @@ def test_agent_kill9_job_readopted(local_cluster: LocalCluster) -> None:
     (c.state / "node1.pid").write_text(f"{proc.pid}\n")
     assert c.wait_state(job_id, {"COMPLETED", "FAILED"}, timeout=40) == "COMPLETED"
     assert (c.workdir / f"runs-{job_id}").read_text() == "a\n"
+
+
+def test_down_stops_the_jobs_too(tmp_path: Path) -> None:
+    from .conftest import start_cluster, stop_cluster
+
+    c = start_cluster(tmp_path, agents=1)
+    try:
+        job_id = c.submit("--wrap", "echo $$ > sleeper.pid; exec sleep 120")
+        c.wait_state(job_id, "RUNNING")
+        c.wait_for(lambda: (c.workdir / "sleeper.pid").exists()
+                   and (c.workdir / "sleeper.pid").read_text().strip() != "", what="pid")
+        pid = int((c.workdir / "sleeper.pid").read_text())
+    finally:
+        stop_cluster(c)
+    c.wait_for(lambda: not psutil.pid_exists(pid)
+               or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=30,
+               what="job stopped by gsched down")

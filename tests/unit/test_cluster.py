@@ -264,3 +264,13 @@ def test_update_pending_job(cluster: Cluster) -> None:
         cluster.update_job(job.job_id, ALICE, {"Partition": "nope"}, 1.0)
     with pytest.raises(InvalidRequest):
         cluster.update_job(job.job_id, ALICE, {"Bogus": "1"}, 1.0)
+
+
+def test_fenced_attempt_is_an_infrastructure_failure(cluster: Cluster) -> None:
+    job = cluster.submit(make_job(), 0.0)
+    cluster.schedule(0.0)
+    node = job.batch_host
+    cluster.job_exited(node, job.job_id, 0, 0, 15, "fenced", 5.0)
+    assert job.state == JobState.PENDING and job.attempt == 1
+    assert job.last_failure == "node_lost" and node in job.request.avoid
+    assert job.attempts[0]["ended"] == "node_lost"
