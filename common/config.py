@@ -22,6 +22,8 @@ Layout of the file (every key optional)::
     max_requeue = 5
     return_to_service = 1
     gpu_drain_share = 0.5
+    backfill_depth = 100                  # EASY backfill: reservations for the first N blocked jobs
+    backfill_window = 86400.0
     accept_unknown_nodes = true           # agents not named by any partition may register (they join partitions with nodes = "ALL")
     socket = ""                           # local Unix socket (default <state_dir>/controller.sock; "none": off)
     key_file = ""                         # cluster secret (gsched keygen); default <state_dir>/cluster.key
@@ -97,6 +99,8 @@ class ControllerConfig(NamedTuple):
     max_requeue: int = 5  # infrastructure requeues per job before it ends NODE_FAIL
     return_to_service: int = 1  # 0: a DOWN node stays DOWN until RESUME; 1: back when healthy
     gpu_drain_share: float = 0.5  # drain a node when this share of its GPUs is faulty
+    backfill_depth: int = 100  # blocked jobs that get a reservation per pass (0 = no backfill)
+    backfill_window: float = 86400.0  # no reservations further ahead than this (seconds)
     accept_unknown_nodes: bool = True
     default_partition: str = "main"
     socket: str = ""  # local fast-path Unix socket; default <state_dir>/controller.sock; "none" = off

@@ -13,10 +13,16 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from gsched.controller.backfill import (
+    BackfillConfig,
+    Reservation,
+    expected_ends,
+    schedule_backfill,
+)
 from gsched.controller.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from gsched.controller.jobs import ACTIVE_STATES, FINAL_STATES, Job, JobState, transition
 from gsched.controller.nodes import Gpu, Node
-from gsched.controller.scheduler import Partition, feasible, schedule
+from gsched.controller.scheduler import Partition, feasible
 
 __all__ = [
     "AckExit",
@@ -106,6 +112,7 @@ class Cluster:
         max_requeue: int = 5,
         return_to_service: int = 1,
         gpu_drain_share: float = 0.5,
+        backfill: BackfillConfig | None = None,
         finished_keep: float = 300.0,
         path_resolver: Callable[[Job], tuple[str, str]] | None = None,
     ) -> None:
@@ -122,6 +129,9 @@ class Cluster:
         self.max_requeue = max_requeue
         self.return_to_service = return_to_service
         self.gpu_drain_share = gpu_drain_share
+        self.backfill = backfill or BackfillConfig()
+        # pending job -> where and when the backfill pass plans to start it
+        self.reservations: dict[int, Reservation] = {}
         self.finished_keep = finished_keep
         self.path_resolver = path_resolver
         self.jobs: dict[int, Job] = {}
@@ -547,7 +557,13 @@ class Cluster:
             pending.append(job)
         if not pending:
             return []
-        decisions, reasons = schedule(pending, self.nodes, self.partitions, self.default_partition)
+        holders = {i for n in self.nodes.values() for i in n.jobs}
+        ends = expected_ends((self.jobs[i] for i in holders if i in self.jobs), now)
+        decisions, reasons, plan = schedule_backfill(
+            pending, self.nodes, self.partitions, self.default_partition, ends, now,
+            self.backfill,
+        )
+        self.reservations = plan.reservations
         orders: list[Order] = []
         for d in decisions:
             job = self.jobs[d.job_id]

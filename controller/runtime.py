@@ -20,6 +20,7 @@ from typing import Any
 
 from gsched.common.config import Config
 from gsched.controller import convert
+from gsched.controller.backfill import BackfillConfig
 from gsched.controller.cluster import (
     AckExit,
     Cluster,
@@ -106,6 +107,9 @@ class Controller:
             max_requeue=cfg.controller.max_requeue,
             return_to_service=cfg.controller.return_to_service,
             gpu_drain_share=cfg.controller.gpu_drain_share,
+            backfill=BackfillConfig(
+                depth=cfg.controller.backfill_depth, window=cfg.controller.backfill_window
+            ),
             path_resolver=convert.resolve_paths,
         )
         self.store = Store(cfg.database_url)

@@ -274,3 +274,20 @@ def test_fenced_attempt_is_an_infrastructure_failure(cluster: Cluster) -> None:
     assert job.state == JobState.PENDING and job.attempt == 1
     assert job.last_failure == "node_lost" and node in job.request.avoid
     assert job.attempts[0]["ended"] == "node_lost"
+
+
+def test_backfill_reserves_for_the_big_job_and_fills_only_what_fits_before(cluster: Cluster) -> None:
+    running = [cluster.submit(make_job(nodelist=(n,), gpus_per_node=2, time_limit=100), 0.0)
+               for n in ("node1", "node2")]
+    cluster.schedule(0.0)
+    assert all(j.state == JobState.RUNNING for j in running)
+    big = cluster.submit(make_job(nodes=2, gpus_per_node=4, time_limit=100), 1.0)
+    long_small = cluster.submit(make_job(gpus_per_node=1, time_limit=1000), 2.0)
+    short_small = cluster.submit(make_job(gpus_per_node=1, time_limit=50), 3.0)
+    orders = cluster.schedule(10.0)
+    started = {o.job_id for o in orders}
+    assert big.state == JobState.PENDING and big.reason == "Resources"
+    assert big.job_id in cluster.reservations
+    assert cluster.reservations[big.job_id].start_time == 100.0
+    assert short_small.job_id in started  # ends (60) before the reservation (100)
+    assert long_small.job_id not in started and long_small.reason == "Priority"

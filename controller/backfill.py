@@ -1,0 +1,886 @@
+"""Backfill scheduling with reservations, like SLURM's ``sched/backfill`` (pure).
+
+One :func:`plan` call walks the pending jobs in priority order against a model of
+the cluster over time:
+
+- *now*: each schedulable node's free CPUs, memory and GPUs (from :class:`Node`);
+- *later*: the resources each running job gives back at its expected end
+  (start + time limit; an unlimited job never gives them back).
+
+A job that fits now without touching any reservation starts now (its resources come
+back at now + its limit). The first ``depth`` jobs that cannot start get the earliest
+time, within ``window``, at which all their nodes are free together for their whole
+time limit (gang: one start time for all nodes), and those resources are *reserved*
+from that time on. A later (lower-priority) job may then start now only if, on every
+node it would use, it either ends before the reservations there begin or leaves
+enough beside them: a backfilled job never delays a reserved one, so a big job is
+not starved by a stream of small ones.
+
+Resources are tracked per node as a vector ``[cpus, mem, slots, gpus of type 0,
+gpus of type 1, ...]``. ``slots`` makes ``--exclusive`` and ``--mem=0`` work through
+the same arithmetic: every job takes one slot, an exclusive job takes them all and a
+whole-node job needs them all free. Untracked capacity (a node that reported 0 CPUs
+or 0 memory) counts as unlimited, as in :func:`gsched.controller.scheduler.fits`.
+
+Reasons follow SLURM: a job that would fit now but would delay a reservation waits
+for ``Priority``; one that holds a reservation, or is the first blocked in its
+partition, waits for ``Resources``; the others for ``Priority``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import enum
+import heapq
+import math
+from collections.abc import Iterable, Mapping
+
+from gsched.controller.jobs import Job, JobState, Request
+from gsched.controller.nodes import Node
+from gsched.controller.scheduler import Decision, Partition, Placement, feasible
+
+__all__ = [
+    "BackfillConfig",
+    "BackfillPlan",
+    "PendingJob",
+    "Reservation",
+    "effective_time_limit",
+    "expected_ends",
+    "expected_starts",
+    "plan",
+    "schedule_backfill",
+]
+
+INF = math.inf
+_BIG = 1 << 40  # "unlimited" capacity (untracked CPUs/memory, slots)
+_C, _M, _S, _G = 0, 1, 2, 3  # vector dims: cpus, mem, slots, first GPU type
+
+
+class _Miss(enum.Enum):
+    NO_ROOM = "no room now"  # even with every reservation ignored
+    HELD = "room now, but it would delay a reservation"
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillConfig:
+    """SLURM's ``SchedulerParameters`` for backfill.
+
+    Attributes:
+        depth: how many blocked jobs (in priority order) get a reservation
+            (``bf_max_job_test``).
+        window: how far ahead, in seconds, reservations may start (``bf_window``).
+    """
+
+    depth: int = 100
+    window: float = 86400.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingJob:
+    """A job to plan: its id and request (already in priority order in the input)."""
+
+    job_id: int
+    request: Request
+
+
+@dataclasses.dataclass(frozen=True)
+class Reservation:
+    """Where and when a blocked job is planned to start (``end_time`` inf: unlimited)."""
+
+    job_id: int
+    partition: str
+    start_time: float
+    end_time: float
+    nodes: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillPlan:
+    """What one pass decided.
+
+    Attributes:
+        start_now: jobs to start now, in the order decided, with their placements.
+        reservations: blocked jobs' planned starts.
+        reasons: why each job not started waits.
+        backfilled: ids of ``start_now`` jobs that started below a blocked job.
+    """
+
+    start_now: tuple[Decision, ...]
+    reservations: Mapping[int, Reservation]
+    reasons: Mapping[int, str]
+    backfilled: frozenset[int] = frozenset()
+
+
+def effective_time_limit(req: Request, part: Partition) -> int:
+    """The job's limit in ``part``: its own, else ``DefaultTime``, capped by ``MaxTime``.
+
+    Returns seconds, or -1 for unlimited.
+    """
+    limit = part.default_time if req.time_limit == 0 else req.time_limit
+    if part.max_time >= 0 and (limit < 0 or limit > part.max_time):
+        limit = part.max_time
+    return limit
+
+
+def expected_ends(jobs: Iterable[Job], now: float) -> dict[int, float]:
+    """When each job that holds resources is expected to give them back.
+
+    A running job ends at start + its time limit (never, if unlimited; now, if it is
+    already past it and about to be killed); one that is completing or being
+    requeued ends now.
+    """
+    ends: dict[int, float] = {}
+    for job in jobs:
+        if job.state == JobState.RUNNING:
+            end = INF if job.time_limit < 0 else job.start_time + job.time_limit
+            ends[job.job_id] = max(end, now)
+        elif job.state in (JobState.COMPLETING, JobState.REQUEUED) and job.pending_nodes:
+            ends[job.job_id] = now
+    return ends
+
+
+# ------------------------------------------------------------------ node model
+class _Node:
+    """One schedulable node over time: free now, plus dated changes (releases, holds)."""
+
+    __slots__ = (
+        "cap", "cpus_key", "events", "free", "free_idx", "gtype", "holds", "name", "ntypes",
+        "profile", "total_gpus", "types", "version",
+    )
+
+    def __init__(self, node: Node, ends: Mapping[int, float], now: float) -> None:
+        self.name = node.name
+        healthy = [g for g in node.gpus if g.healthy]
+        self.types: dict[str, int] = {t: i for i, t in enumerate(sorted({g.type for g in healthy}))}
+        self.ntypes = len(self.types)
+        self.gtype: dict[int, int] = {g.index: self.types[g.type] for g in healthy}
+        self.total_gpus = [0] * self.ntypes
+        for t in self.gtype.values():
+            self.total_gpus[t] += 1
+        cpus_alloc = mem_alloc = 0
+        used: set[int] = set()
+        for c, m, gpus in node.jobs.values():
+            cpus_alloc += c
+            mem_alloc += m
+            used.update(gpus)
+        self.free_idx: list[int] = [g.index for g in healthy if g.index not in used]
+        self.cap = [node.cpus or _BIG, node.mem_mb or _BIG, _BIG, *self.total_gpus]
+        self.free = [
+            node.cpus - cpus_alloc if node.cpus else _BIG,
+            node.mem_mb - mem_alloc if node.mem_mb else _BIG,
+            _BIG - len(node.jobs),
+            *([0] * self.ntypes),
+        ]
+        for i in self.free_idx:
+            self.free[_G + self.gtype[i]] += 1
+        self.cpus_key = node.cpus - cpus_alloc  # scheduler.place's tie-break
+        self.events: dict[float, list[int]] = {}
+        self.holds = 0
+        self.profile: list[tuple[float, list[int]]] | None = None
+        self.version = 0  # bumped on every change: keys caches of derived views
+        for job_id, (cpus, mem, gpus) in node.jobs.items():
+            end = ends.get(job_id, INF)
+            if end != INF:
+                self.add(max(end, now), self.vec(cpus, mem, 1, gpus))
+
+    def vec(self, cpus: int, mem: int, slots: int, gpus: Iterable[int]) -> list[int]:
+        v = [cpus, mem, slots, *([0] * self.ntypes)]
+        for i in gpus:
+            t = self.gtype.get(i)
+            if t is not None:  # an unhealthy GPU does not come back
+                v[_G + t] += 1
+        return v
+
+    def add(self, t: float, delta: list[int]) -> None:
+        cur = self.events.get(t)
+        if cur is None:
+            self.events[t] = list(delta)
+        else:
+            for d, x in enumerate(delta):
+                cur[d] += x
+        self.touch()
+
+    def touch(self) -> None:
+        self.profile = None
+        self.version += 1
+
+    def points(self, now: float) -> list[tuple[float, list[int]]]:
+        """``[(time, free from then on)]``: now first, then at each change."""
+        if self.profile is None:
+            avail = list(self.free)
+            prof = [(now, list(avail))]
+            for t in sorted(self.events):
+                for d, x in enumerate(self.events[t]):
+                    avail[d] += x
+                prof.append((t, list(avail)))
+            self.profile = prof
+        return self.profile
+
+    def need(self, req: Request) -> tuple[int, int, int, int, int] | None:
+        """``(cpus, mem, slots, gpu type index or -1 for any, gpus)``; None: no such GPU."""
+        if req.exclusive:
+            return (self.cap[_C] if self.cap[_C] != _BIG else 0,
+                    self.cap[_M] if self.cap[_M] != _BIG else 0, _BIG, -1, req.gpus_per_node)
+        mem = (self.cap[_M] if self.cap[_M] != _BIG else 0) if req.mem_whole_node \
+            else req.mem_per_node_mb
+        slots = _BIG if req.mem_whole_node else 1
+        t = -1
+        if req.gpu_type and req.gpus_per_node:
+            t = self.types.get(req.gpu_type, -2)
+            if t == -2:
+                return None
+        return (req.cpus_per_node, mem, slots, t, req.gpus_per_node)
+
+    def take(self, req: Request, need: tuple[int, int, int, int, int],
+             avail: list[int]) -> list[int]:
+        """The vector ``req`` consumes out of ``avail`` (the GPU types it would get)."""
+        cpus, mem, slots, t, g = need
+        if req.exclusive:
+            return [cpus, mem, _BIG, *self.total_gpus]
+        # a whole-node (--mem=0) job needs the node empty when it starts, so its hold keeps
+        # every slot (stricter than after it starts, when small jobs may join it)
+        v = [cpus, mem, slots, *([0] * self.ntypes)]
+        if g:
+            if t >= 0:
+                v[_G + t] = g
+            else:  # any type: the first types with room, as free_gpus() order would
+                for k in range(self.ntypes):
+                    n = min(g, max(0, avail[_G + k]))
+                    v[_G + k] = n
+                    g -= n
+        return v
+
+
+def _ok(a: list[int], need: tuple[int, int, int, int, int]) -> bool:
+    cpus, mem, slots, t, g = need
+    if a[_C] < cpus or a[_M] < mem or a[_S] < slots:
+        return False
+    if g:
+        if t >= 0:
+            return a[_G + t] >= g
+        return sum(a[_G:]) >= g
+    return True
+
+
+def _covers(a: list[int], v: list[int]) -> bool:
+    return all(x >= y for x, y in zip(a, v, strict=True))
+
+
+# ------------------------------------------------------------------ the pass
+_Need = tuple[int, int, int, int, int]
+_Taken = list[tuple[_Node, list[int]]]
+
+
+@dataclasses.dataclass
+class _Ready:
+    """For one partition and request shape: when each node without holds can take it.
+
+    A node without holds only gains resources over time, so it is ready from one
+    time on for good; these times are kept sorted and updated only for the nodes that
+    changed since the last look. Nodes with holds are looked at on every query.
+    """
+
+    seen: int  # position in the planner's change log
+    at: dict[str, float]  # node -> ready time (nodes without holds that can ever take it)
+    order: list[tuple[float, str]]  # the same, sorted
+
+
+@dataclasses.dataclass(frozen=True)
+class _Option:
+    """One partition a job may run in: its nodes, the request variants, the limit."""
+
+    partition: str
+    members: list[_Node]
+    variants: list[tuple[Request, tuple[object, ...]]]  # (request, its shape) to try in turn
+    length: float  # seconds; inf: unlimited
+
+
+@dataclasses.dataclass
+class _Held:
+    """For one partition, request shape and limit: start windows on nodes with holds."""
+
+    seen: int  # position in the planner's change log
+    windows: dict[str, list[tuple[float, float]]]
+    cands: list[tuple[float, float, str]] | None  # all of them, sorted; None: stale
+
+
+class _Planner:
+    def __init__(
+        self, nodes: Mapping[str, Node], partitions: Mapping[str, Partition],
+        ends: Mapping[int, float], now: float, cfg: BackfillConfig,
+    ) -> None:
+        self.now = now
+        self.horizon = now + cfg.window
+        self.nodes = nodes if isinstance(nodes, dict) else dict(nodes)
+        self.model: dict[str, _Node] = {
+            name: _Node(n, ends, now) for name, n in nodes.items() if n.schedulable
+        }
+        self.members: dict[str, list[_Node]] = {}
+        self.names: dict[str, set[str]] = {}
+        self.sizes: dict[str, int] = {}
+        self.prepared: dict[Request, tuple[list[_Option], str]] = {}
+        # partition -> free GPU count -> nodes: a job needing g GPUs per node looks
+        # only at nodes with at least g free, the tightest first
+        self.buckets: dict[str, list[dict[str, _Node]]] = {}
+        self.parts_of: dict[str, list[str]] = {}
+        self.log: list[_Node] = []  # nodes changed during the pass, in order
+        self.held: list[_Node] = []  # nodes with reservations on them
+        self.ready: dict[tuple[object, ...], _Ready] = {}
+        self.held_index: dict[tuple[object, ...], _Held] = {}
+        self.runs: dict[tuple[object, ...], tuple[int, list[tuple[float, float]]]] = {}
+        # Free resources only shrink during a pass and holds only grow, so a request
+        # that did not fit now will not fit later in the pass (never_now), one that
+        # collided with reservations for a limit L collides for any longer limit, and
+        # one that found no start within the window for L finds none for longer.
+        self.never_now: set[tuple[object, ...]] = set()
+        self.collides: dict[tuple[object, ...], float] = {}
+        self.no_slot: dict[tuple[object, ...], float] = {}
+
+    def part_nodes(self, pname: str, part: Partition) -> list[_Node]:
+        """The partition's schedulable nodes (in its order)."""
+        got = self.members.get(pname)
+        if got is None:
+            got = [self.model[n.name] for n in part.members(self.nodes) if n.name in self.model]
+            self.members[pname] = got
+            self.names[pname] = {n.name for n in got}
+            width = max((len(n.gtype) for n in got), default=0) + 1
+            buckets: list[dict[str, _Node]] = [{} for _ in range(width)]
+            for n in got:
+                buckets[len(n.free_idx)][n.name] = n
+                self.parts_of.setdefault(n.name, []).append(pname)
+            self.buckets[pname] = buckets
+        return got
+
+    def prepare(
+        self, req: Request, partitions: Mapping[str, Partition], default: str,
+    ) -> tuple[list[_Option], str]:
+        """The partitions ``req`` may run in, or why none (the scheduler's checks)."""
+        got = self.prepared.get(req)
+        if got is not None:
+            return got
+        why = ""
+        usable: list[_Option] = []
+        for pname in req.partitions or (default,):
+            part = partitions.get(pname)
+            if part is None:
+                why = "PartitionDown"
+                continue
+            if part.state != "UP":
+                why = "PartitionDown" if part.state in ("DOWN", "INACTIVE") else "PartitionInactive"
+                continue
+            if part.max_nodes and req.nodes > part.max_nodes:
+                why = "PartitionNodeLimit"
+                continue
+            if self.part_size(pname, part) < req.nodes:
+                why = why or "PartitionNodeLimit"
+                continue
+            limit = effective_time_limit(req, part)
+            variants = [(v, (pname, *_shape(v))) for v in _variants(req, part, self.nodes)]
+            usable.append(_Option(pname, self.part_nodes(pname, part), variants,
+                                  INF if limit < 0 else float(limit)))
+        got = self.prepared[req] = (usable, why or "Resources")
+        return got
+
+    def part_size(self, pname: str, part: Partition) -> int:
+        """How many nodes the partition has, schedulable or not."""
+        size = self.sizes.get(pname)
+        if size is None:
+            size = self.sizes[pname] = len(part.members(self.nodes))
+        return size
+
+    # ---------------------------------------------------------- start now
+    def try_now(
+        self, req: Request, shape: tuple[object, ...], pname: str, length: float,
+    ) -> tuple[tuple[Placement, ...], _Taken] | _Miss:
+        """Where ``req`` (of ``shape``) starts now (gang: all its nodes), or why it cannot."""
+        if shape in self.never_now:
+            return _Miss.NO_ROOM
+        if shape in self.collides and self.collides[shape] <= length:
+            return _Miss.HELD
+        end = self.now + length
+        chosen: list[tuple[_Node, Placement, list[int]]] = []
+        room = 0  # nodes with room now, reservations ignored
+        for name in req.nodelist:
+            n = self.model.get(name)
+            if n is None or name not in self.names[pname]:
+                self.never_now.add(shape)
+                return _Miss.NO_ROOM
+            got = self._fit(n, req, end)
+            if got is _Miss.NO_ROOM:
+                self.never_now.add(shape)
+                return got
+            room += 1
+            if got is _Miss.HELD:
+                self.collides[shape] = min(self.collides.get(shape, INF), length)
+                return got
+            chosen.append((n, *got))
+        missing = req.nodes - len(chosen)
+        options: list[tuple[tuple[int, int, str], _Node, Placement, list[int]]] = []
+        if missing > 0:
+            taken = set(req.nodelist)
+            # scheduler.place's best fit: fewest GPUs left free, then fewest CPUs, then
+            # name; buckets come in that order, so once a bucket completes the gang the
+            # fuller ones cannot do better (an exclusive job leaves none free anywhere)
+            for bucket in self.buckets[pname][req.gpus_per_node:]:
+                for n in bucket.values():
+                    if n.name in taken:
+                        continue
+                    got = self._fit(n, req, end)
+                    if got is _Miss.NO_ROOM:
+                        continue
+                    room += 1
+                    if got is _Miss.HELD:
+                        continue
+                    p, v = got
+                    options.append(((len(n.free_idx) - len(p.gpus), n.cpus_key, n.name),
+                                    n, p, v))
+                if len(options) >= missing and not req.exclusive:
+                    break
+        if len(options) < missing:
+            if room < req.nodes:
+                self.never_now.add(shape)
+                return _Miss.NO_ROOM
+            self.collides[shape] = min(self.collides.get(shape, INF), length)
+            return _Miss.HELD
+        options.sort(key=lambda o: o[0])
+        chosen.extend((n, p, v) for _, n, p, v in options[:max(missing, 0)])
+        return tuple(p for _, p, _ in chosen), [(n, v) for n, _, v in chosen]
+
+    def _fit(self, n: _Node, req: Request, end: float) -> tuple[Placement, list[int]] | _Miss:
+        """Like scheduler.fits, on the model, until ``end``."""
+        if n.name in req.exclude or n.name in req.avoid:
+            return _Miss.NO_ROOM
+        need = n.need(req)
+        if need is None or not _ok(n.free, need):
+            return _Miss.NO_ROOM
+        if req.exclusive:
+            gpus = tuple(n.free_idx)
+        else:
+            want = n.types[req.gpu_type] if req.gpu_type and need[4] else -1
+            pool = n.free_idx if want < 0 else [i for i in n.free_idx if n.gtype[i] == want]
+            gpus = tuple(pool[: req.gpus_per_node])
+        v = n.vec(need[0], need[1], _BIG if req.exclusive else 1, gpus)
+        if req.exclusive:
+            v[_G:] = n.total_gpus
+        if n.holds:
+            for t, a in n.points(self.now)[1:]:
+                if t >= end:
+                    break
+                if not _covers(a, v):
+                    return _Miss.HELD
+        return Placement(n.name, need[0], need[1], gpus), v
+
+    def start(self, taken: _Taken, placements: tuple[Placement, ...], length: float) -> None:
+        for (n, v), p in zip(taken, placements, strict=True):
+            before = len(n.free_idx)
+            for d, x in enumerate(v):
+                n.free[d] -= x
+            n.free_idx = [i for i in n.free_idx if i not in p.gpus]
+            n.cpus_key -= p.cpus
+            n.touch()
+            if length != INF:
+                n.add(self.now + length, v)
+            for pname in self.parts_of.get(n.name, ()):
+                buckets = self.buckets[pname]
+                del buckets[before][n.name]
+                buckets[len(n.free_idx)][n.name] = n
+            self.log.append(n)
+
+    # ---------------------------------------------------------- reservations
+    def earliest(
+        self, req: Request, shape: tuple[object, ...], pname: str, members: list[_Node],
+        length: float,
+    ) -> tuple[float, _Taken] | None:
+        """The earliest start within the window at which ``req.nodes`` nodes are all free
+        for ``length``, and what it would take on each; None if there is none."""
+        if shape in self.no_slot and self.no_slot[shape] <= length:
+            return None
+        # (start, last start, node) of every way a node can host it
+        cands: list[tuple[float, float, str]] = []
+        if req.nodelist:
+            for n in members:
+                need = self._need_ever(n, req)
+                if need is not None:
+                    cands.extend((lo, hi, n.name) for lo, hi in _starts(
+                        _runs(n.points(self.now), need, self.horizon), length))
+            found = self._sweep(sorted(cands), req.nodes, set(req.nodelist))
+        else:
+            per_node = (pname, *_node_shape(req))  # what one node must offer
+            ready = self._ready(per_node, req, members)
+            found = self._sweep_ready(ready.order, self._held(per_node, req, length), req.nodes)
+        if found is None:
+            self.no_slot[shape] = min(self.no_slot.get(shape, INF), length)
+            return None
+        t, names = found
+        taken: _Taken = []
+        for name in names:
+            n = self.model[name]
+            need = n.need(req)
+            assert need is not None
+            prof = n.points(self.now)
+            k = bisect.bisect_right(prof, t, key=lambda p: p[0]) - 1
+            taken.append((n, n.take(req, need, prof[max(k, 0)][1])))
+        return t, taken
+
+    def _need_ever(self, n: _Node, req: Request) -> _Need | None:
+        """What ``req`` needs on ``n``, or None if ``n`` can never run it."""
+        if n.name in req.exclude or n.name in req.avoid:
+            return None
+        need = n.need(req)
+        if need is None or not _ok(n.cap, need):
+            return None
+        return need
+
+    def _ready(self, per_node: tuple[object, ...], req: Request,
+               members: list[_Node]) -> _Ready:
+        """The ready index for ``per_node``, brought up to date."""
+        ready = self.ready.get(per_node)
+        if ready is None:
+            ready = _Ready(len(self.log), {}, [])
+            self.ready[per_node] = ready
+            changed: Iterable[_Node] = members
+        else:
+            names = self.names[str(per_node[0])]
+            changed = [n for n in dict.fromkeys(self.log[ready.seen:]) if n.name in names]
+            ready.seen = len(self.log)
+            for n in changed:
+                old = ready.at.pop(n.name, None)
+                if old is not None:
+                    del ready.order[bisect.bisect_left(ready.order, (old, n.name))]
+        # the common request needs the same on every node: work it out once
+        same = not (req.exclusive or req.mem_whole_node or (req.gpu_type and req.gpus_per_node))
+        need0: _Need = (req.cpus_per_node, req.mem_per_node_mb, 1, -1, req.gpus_per_node)
+        skip = req.exclude or req.avoid
+        added: list[tuple[float, str]] = []
+        for n in changed:
+            if n.holds or (skip and (n.name in req.exclude or n.name in req.avoid)):
+                continue
+            need = need0 if same else n.need(req)
+            if need is None:
+                continue
+            # (no capacity check needed: nothing fits a profile that never offers enough)
+            t = _ready_at(n.profile or n.points(self.now), need, self.horizon)
+            if t is not None:
+                ready.at[n.name] = t
+                added.append((t, n.name))
+        if len(added) > 8:
+            ready.order.extend(added)
+            ready.order.sort()
+        else:
+            for item in added:
+                bisect.insort(ready.order, item)
+        return ready
+
+    def _held(self, per_node: tuple[object, ...], req: Request,
+              length: float) -> list[tuple[float, float, str]]:
+        """``(lo, hi, node)`` start windows on the partition's nodes with holds, sorted."""
+        key = (*per_node, length)
+        held = self.held_index.get(key)
+        names = self.names[str(per_node[0])]
+        if held is None:
+            held = self.held_index[key] = _Held(len(self.log), {}, None)
+            changed: Iterable[_Node] = self.held
+        else:
+            changed = dict.fromkeys(self.log[held.seen:])
+            held.seen = len(self.log)
+        for n in changed:
+            if n.holds and n.name in names:
+                held.windows[n.name] = _starts(self._runs(per_node, n, req), length)
+                held.cands = None
+        if held.cands is None:
+            held.cands = sorted((lo, hi, name) for name, found in held.windows.items()
+                                for lo, hi in found)
+        return held.cands
+
+    def _runs(self, per_node: tuple[object, ...], n: _Node,
+              req: Request) -> list[tuple[float, float]]:
+        """:func:`_runs` for a node with holds, cached until the node changes."""
+        key = (*per_node, n.name)
+        got = self.runs.get(key)
+        if got is not None and got[0] == n.version:
+            return got[1]
+        need = self._need_ever(n, req)
+        found = [] if need is None else _runs(n.points(self.now), need, self.horizon)
+        self.runs[key] = (n.version, found)
+        return found
+
+    def _sweep(self, cands: list[tuple[float, float, str]], count: int,
+               required: set[str]) -> tuple[float, list[str]] | None:
+        """The first start time at which ``count`` nodes (``required`` among them) can
+        all host the job, and which (the ones that became ready last, to leave the
+        earlier ones for backfill)."""
+        active: dict[str, tuple[float, float]] = {}
+        ends: list[tuple[float, str]] = []
+        i = 0
+        while i < len(cands):
+            t = cands[i][0]
+            while i < len(cands) and cands[i][0] == t:
+                lo, hi, name = cands[i]
+                active[name] = (lo, hi)
+                heapq.heappush(ends, (hi, name))
+                i += 1
+            while ends and ends[0][0] < t:
+                hi, name = heapq.heappop(ends)
+                if name in active and active[name][1] == hi:
+                    del active[name]
+            if len(active) >= count and required <= active.keys():
+                best = sorted(active, key=lambda m: (m not in required, -active[m][0], m))
+                return t, best[: max(count, len(required))]
+        return None
+
+    def _sweep_ready(self, order: list[tuple[float, str]], held: list[tuple[float, float, str]],
+                     count: int) -> tuple[float, list[str]] | None:
+        """Like :meth:`_sweep`, with most nodes ready for good from a sorted time on."""
+        held_nodes = len({name for _, _, name in held})
+        if len(order) + held_nodes < count:
+            return None
+        skip = max(0, count - held_nodes - 1)  # fewer ready nodes than this cannot do
+        times = [lo for lo, _, _ in held]
+        times.extend(t for t, _ in order[skip:])
+        times.sort()
+        active: dict[str, tuple[float, float]] = {}
+        ends: list[tuple[float, str]] = []
+        i = 0
+        for t in times:
+            if t > self.horizon:
+                break
+            while i < len(held) and held[i][0] <= t:
+                lo, hi, name = held[i]
+                active[name] = (lo, hi)
+                heapq.heappush(ends, (hi, name))
+                i += 1
+            while ends and ends[0][0] < t:
+                hi, name = heapq.heappop(ends)
+                if name in active and active[name][1] == hi:
+                    del active[name]
+            ready = bisect.bisect_right(order, (t, "\U0010ffff"))
+            if ready + len(active) >= count:
+                pool = [(lo, name) for name, (lo, _) in active.items()]
+                pool.extend(order[max(0, ready - count):ready])
+                pool.sort(key=lambda p: (-p[0], p[1]))
+                return t, [name for _, name in pool[:count]]
+        return None
+
+    def reserve(self, taken: _Taken, start: float, length: float) -> None:
+        for n, v in taken:
+            n.add(start, [-x for x in v])
+            if length != INF:
+                n.add(start + length, v)
+            if not n.holds:
+                self.held.append(n)
+            n.holds += 1
+            self.log.append(n)
+
+
+def _ready_at(prof: list[tuple[float, list[int]]], need: _Need, horizon: float) -> float | None:
+    """When a node without holds (it only gains over time) can take ``need`` for good."""
+    cpus, mem, slots, gt, g = need
+    prev = prof[0][0] - 1.0
+    found = None
+    # newest first: the earliest of the points that fit, back from the end
+    for t, a in reversed(prof):
+        if t == prev:
+            continue  # the moment "now" superseded by changes dated now
+        prev = t
+        if a[_C] < cpus or a[_M] < mem or a[_S] < slots:
+            break
+        if g and (a[_G + gt] if gt >= 0 else sum(a[_G:])) < g:
+            break
+        found = t
+    return found if found is not None and found <= horizon else None
+
+
+def _runs(
+    prof: list[tuple[float, list[int]]], need: _Need, horizon: float,
+) -> list[tuple[float, float]]:
+    """Maximal spans ``[start, end)`` during which ``need`` fits, starting by ``horizon``."""
+    out: list[tuple[float, float]] = []
+    run: float | None = None
+    last = len(prof) - 1
+    for k, (t, a) in enumerate(prof):
+        if k < last and prof[k + 1][0] == t:
+            continue  # zero-length: "now" before the changes dated now
+        if _ok(a, need):
+            if run is None:
+                if t > horizon:
+                    break
+                run = t
+        elif run is not None:
+            out.append((run, t))
+            run = None
+        elif t > horizon:
+            break
+    if run is not None:
+        out.append((run, INF))
+    return out
+
+
+def _starts(runs: list[tuple[float, float]], length: float) -> list[tuple[float, float]]:
+    """Intervals ``[lo, hi]`` of start times at which a job of ``length`` fits in ``runs``."""
+    out: list[tuple[float, float]] = []
+    for lo, end in runs:
+        hi = INF if end == INF else end - length
+        if hi >= lo:
+            out.append((lo, hi))
+    return out
+
+
+def _shape(r: Request) -> tuple[object, ...]:
+    return (r.nodes, r.nodelist, *_node_shape(r))
+
+
+def _node_shape(r: Request) -> tuple[object, ...]:
+    return (
+        r.cpus_per_node, r.mem_per_node_mb, r.mem_whole_node, r.gpus_per_node, r.gpu_type,
+        r.exclude, r.avoid, r.exclusive,
+    )
+
+
+def plan(
+    pending: Iterable[PendingJob],
+    nodes: Mapping[str, Node],
+    partitions: Mapping[str, Partition],
+    default_partition: str,
+    ends: Mapping[int, float],
+    now: float,
+    cfg: BackfillConfig | None = None,
+) -> BackfillPlan:
+    """One backfill pass over ``pending`` (in priority order); ``nodes`` is not changed.
+
+    Args:
+        pending: the jobs to consider, highest priority first (held jobs left out).
+        nodes: the inventory with current allocations.
+        partitions: partitions by name; a job without partitions uses
+            ``default_partition``.
+        ends: expected end time of each job holding resources (see
+            :func:`expected_ends`); a job missing here is taken to run forever.
+        now: the current time.
+        cfg: depth and window.
+    """
+    cfg = cfg or BackfillConfig()
+    pl = _Planner(nodes, partitions, ends, now, cfg)
+    starts: list[Decision] = []
+    reservations: dict[int, Reservation] = {}
+    reasons: dict[int, str] = {}
+    backfilled: set[int] = set()
+    blocked: set[str] = set()
+    tested = 0
+    for job in pending:
+        usable, why = pl.prepare(job.request, partitions, default_partition)
+        if not usable:
+            reasons[job.job_id] = why
+            continue
+        delays = False
+        started = False
+        for opt in usable:
+            for variant, shape in opt.variants:
+                got = pl.try_now(variant, shape, opt.partition, opt.length)
+                if got is _Miss.HELD:
+                    delays = True
+                elif not isinstance(got, _Miss):
+                    placements, taken = got
+                    pl.start(taken, placements, opt.length)
+                    starts.append(Decision(job.job_id, opt.partition, placements))
+                    if blocked:
+                        backfilled.add(job.job_id)
+                    started = True
+                    break
+            if started:
+                break
+        if started:
+            continue
+        best: tuple[float, _Option, _Taken] | None = None
+        if tested < cfg.depth:
+            tested += 1
+            for opt in usable:
+                variant, shape = opt.variants[-1]
+                found = pl.earliest(variant, shape, opt.partition, opt.members, opt.length)
+                if found is not None and (best is None or found[0] < best[0]):
+                    best = (found[0], opt, found[1])
+        if best is not None:
+            t, opt, taken = best
+            pl.reserve(taken, t, opt.length)
+            reservations[job.job_id] = Reservation(
+                job.job_id, opt.partition, t, t + opt.length,
+                tuple(sorted(n.name for n, _ in taken)),
+            )
+        if delays:
+            reasons[job.job_id] = "Priority"
+        elif best is not None or blocked.isdisjoint(opt.partition for opt in usable):
+            reasons[job.job_id] = "Resources"
+        else:
+            reasons[job.job_id] = "Priority"
+        for opt in usable:
+            blocked.add(opt.partition)
+    return BackfillPlan(tuple(starts), reservations, reasons, frozenset(backfilled))
+
+
+def _variants(req: Request, part: Partition, nodes: Mapping[str, Node]) -> list[Request]:
+    """The requests to try in turn (the last one is planned for when none starts).
+
+    Avoiding the nodes that failed a job is a preference, as in the scheduler: they
+    are used only when the other nodes could never run it.
+    """
+    if not req.avoid:
+        return [req]
+    strict = dataclasses.replace(req, exclude=req.exclude + req.avoid, avoid=())
+    if feasible(strict, part, dict(nodes)):
+        return [strict]
+    return [strict, dataclasses.replace(req, avoid=())]
+
+
+def schedule_backfill(
+    pending: Iterable[Job],
+    nodes: dict[str, Node],
+    partitions: Mapping[str, Partition],
+    default_partition: str,
+    ends: Mapping[int, float],
+    now: float,
+    cfg: BackfillConfig | None = None,
+) -> tuple[list[Decision], dict[int, str], BackfillPlan]:
+    """Drop-in for :func:`gsched.controller.scheduler.schedule` with backfill.
+
+    Same contract (decisions already applied to ``nodes``; a reason for every job
+    left waiting; held jobs get their hold reason) plus the plan with reservations.
+    """
+    todo: list[PendingJob] = []
+    held: dict[int, str] = {}
+    for job in pending:
+        if job.hold:
+            held[job.job_id] = "JobHeldUser" if job.reason != "JobHeldAdmin" else job.reason
+        else:
+            todo.append(PendingJob(job.job_id, job.request))
+    result = plan(todo, nodes, partitions, default_partition, ends, now, cfg)
+    for d in result.start_now:
+        for p in d.placements:
+            nodes[p.node].allocate(d.job_id, p.cpus, p.mem_mb, p.gpus)
+    reasons = {**held, **result.reasons}
+    return list(result.start_now), reasons, result
+
+
+def expected_starts(
+    pending: Iterable[PendingJob],
+    nodes: Mapping[str, Node],
+    partitions: Mapping[str, Partition],
+    default_partition: str,
+    ends: Mapping[int, float],
+    now: float,
+    cfg: BackfillConfig | None = None,
+    depth: int | None = None,
+) -> dict[int, tuple[float, tuple[str, ...]]]:
+    """``job_id -> (expected start, planned nodes)`` for ``gqueue --start``.
+
+    Plans like :func:`plan` but reserves for up to ``depth`` blocked jobs (default:
+    all of them); jobs with no start within the window are left out.
+    """
+    pending = list(pending)
+    cfg = cfg or BackfillConfig()
+    cfg = dataclasses.replace(cfg, depth=len(pending) if depth is None else depth)
+    result = plan(pending, nodes, partitions, default_partition, ends, now, cfg)
+    out: dict[int, tuple[float, tuple[str, ...]]] = {
+        d.job_id: (now, tuple(p.node for p in d.placements)) for d in result.start_now
+    }
+    for job_id, r in result.reservations.items():
+        out[job_id] = (r.start_time, r.nodes)
+    return out
