@@ -8,6 +8,8 @@ by the agent's user)::
                   ``"batch": false`` marks a placeholder (a non-batch node of a
                   multi-node job: no process until steps exist)
     script        the batch script, mode 0700, owned by the job's user
+    fork.claim    created by the wrapper forked by the fork server before it
+                  does anything (or by the launcher, to make sure none will)
     wrapper.log   the wrapper's own stdout/stderr (not the job's)
     wrapper.pid   {"pid", "create_time"} of the wrapper (psutil's create_time)
     script.pid    {"pid", "pgid", "create_time"} of the batch script
@@ -23,6 +25,13 @@ an attempt whose directory exists, finished or not, so an order repeated after a
 reconnect or a controller restart never runs a job twice. Exit records stay on
 disk and are reported again (:meth:`Launcher.recover`,
 :meth:`Launcher.pending_exits`) until :meth:`Launcher.ack`.
+
+Wrappers are forked by the launcher's fork server (``forkserver.py``: one
+interpreter, with ``wrap.py`` imported, started by :meth:`Launcher.recover` or
+at the first launch, and again if it dies), or,
+where it cannot be used, started by path as ``python -I -S wrap.py DIR``; they
+look the same either way (command line, session, ``wrapper.pid``). The fork
+server writes its errors to ``<state_dir>/forkserver.log``.
 
 Wrappers run in sessions of their own and outlive the agent. A restarted agent
 re-adopts the live ones (pid plus creation time, so a reused pid is not mistaken
@@ -43,10 +52,12 @@ import json
 import logging
 import os
 import pwd
+import select
 import shutil
 import signal as _signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from gsched.agent.forkserver import CLAIM
 from gsched.agent.wrap import FORWARDED, write_json_atomic
 
 if TYPE_CHECKING:
@@ -64,9 +76,15 @@ __all__ = ["ExitRecord", "Launcher", "build_environment"]
 logger = logging.getLogger(__name__)
 
 WRAPPER = str(Path(__file__).with_name("wrap.py"))
+FORKSERVER = str(Path(__file__).with_name("forkserver.py"))
 DEFAULT_KILL_WAIT = 30
 _BACKSTOP_S = 30.0  # after kill_wait, SIGKILL a wrapper that has not finished
 _PRUNE_EVERY_S = 600.0
+_FS_START_TIMEOUT_S = 10.0  # for the fork server to say it is ready
+_FS_REPLY_TIMEOUT_S = 20.0  # for a reply (the fork server waits 10 s for its wrapper)
+_FS_RETRY_S = 60.0  # after a fork server failed to start, start wrappers by path this long
+_FS_CLAIMED_WAIT_S = 30.0  # for wrapper.pid of a forked wrapper whose start was not replied
+_FS_ROOM = 64  # bytes reserved in the fork server's command line for its wrappers' ones
 _NONE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -353,12 +371,197 @@ def _same_process(pid: int, create_time: float, attempt_dir: Path | None = None)
     return True
 
 
+def _wrapper_env() -> dict[str, str]:
+    """The environment wrappers (and the fork server) run with."""
+    return {"PATH": os.environ.get("PATH", _NONE_PATH), "LANG": "C.UTF-8"}
+
+
+def _claim(d: Path) -> bool:
+    """Take the attempt from the fork server: True if no forked wrapper has it (or will)."""
+    try:
+        fd = os.open(d / CLAIM, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+class _ForkUnsure(Exception):
+    """A request reached the fork server, but whether a wrapper started is unknown."""
+
+    def __init__(self, why: str, claimed: bool = False) -> None:
+        super().__init__(why)
+        self.claimed = claimed  # a forked wrapper took the attempt, then ended unstarted
+
+
+class _ForkServer:
+    """A launcher's fork server (``forkserver.py``): wrappers without a new interpreter each.
+
+    Started by :meth:`prepare` or at the first launch, and again after it dies;
+    used from the launch threads, one request at a time. Where it cannot start, wrappers are started
+    by path (for :data:`_FS_RETRY_S`, then it is tried again).
+    """
+
+    def __init__(self, jobs_dir: Path) -> None:
+        self.jobs_dir = jobs_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.lock = threading.Lock()
+        self.buf = b""
+        self.retry_at = 0.0
+        self.closed = False
+
+    def start(self, d: Path) -> tuple[int, float] | None:
+        """Have a wrapper forked for attempt directory ``d``; its pid and create_time.
+
+        Returns:
+            None if no wrapper was started (start one by path).
+
+        Raises:
+            _ForkUnsure: one may have been started.
+        """
+        with self.lock:
+            try:
+                return self._start(d)
+            finally:
+                if self.closed:
+                    self._stop()
+
+    def prepare(self) -> None:
+        """Start the fork server if it is not running (errors are logged)."""
+        try:
+            with self.lock:
+                try:
+                    if not self.closed:
+                        self._running()
+                finally:
+                    if self.closed:
+                        self._stop()
+        except Exception:
+            logger.exception("fork server: could not start it")
+
+    def _start(self, d: Path) -> tuple[int, float] | None:
+        if self.closed or not self._running():
+            return None
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            # One write of one short line: all of it reaches the fork server, or none.
+            os.write(self.proc.stdin.fileno(), json.dumps({"dir": str(d)}).encode() + b"\n")
+        except OSError as exc:
+            logger.warning("fork server gone (%s); starting it again", exc)
+            self._stop()
+            return None
+        reply = self._read(_FS_REPLY_TIMEOUT_S)
+        if reply is None or reply.get("dir") != str(d):
+            self._stop()
+            raise _ForkUnsure(f"no reply from the fork server (got {reply})")
+        if reply.get("error") or not reply.get("pid"):
+            raise _ForkUnsure(str(reply.get("error")), bool(reply.get("claimed")))
+        return int(reply["pid"]), float(reply.get("create_time") or 0.0)
+
+    def _running(self) -> bool:
+        """Whether the fork server is up, starting it if need be."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                return True
+            logger.warning("fork server exited (%s); starting it again", self.proc.returncode)
+            self._stop()
+        if time.monotonic() < self.retry_at:
+            return False
+        try:
+            with open(self.jobs_dir.parent / "forkserver.log", "ab") as log:
+                self.proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-I",
+                        "-S",
+                        FORKSERVER,
+                        WRAPPER,
+                        str(self.jobs_dir),
+                        " " * _FS_ROOM,  # room for its wrappers' command lines
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    cwd="/",
+                    env=_wrapper_env(),
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except OSError as exc:
+            logger.warning("fork server: %s; starting wrappers by path", exc)
+            self.retry_at = time.monotonic() + _FS_RETRY_S
+            return False
+        self.buf = b""
+        ready = self._read(_FS_START_TIMEOUT_S)
+        if not ready or not ready.get("ready"):
+            logger.warning(
+                "fork server did not start (%s); starting wrappers by path",
+                (ready or {}).get("error", "no word from it"),
+            )
+            self._stop()
+            self.retry_at = time.monotonic() + _FS_RETRY_S
+            return False
+        logger.info("fork server started, pid %d", self.proc.pid)
+        return True
+
+    def _read(self, timeout: float) -> dict[str, Any] | None:
+        """The fork server's next line; None at its end, after the timeout or if garbled."""
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if not poller.poll(left * 1000):
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            return None
+        return reply if isinstance(reply, dict) else None
+
+    def _stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        try:
+            proc.wait(timeout=2)  # it exits at the end of its input
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def close(self) -> None:
+        """Stop the fork server (now, or when the launch in flight is done)."""
+        self.closed = True
+        # Whoever holds the lock longer stops it when done (see start and prepare).
+        if self.lock.acquire(timeout=1.0):
+            try:
+                self._stop()
+            finally:
+                self.lock.release()
+
+
 class Launcher:
     """Starts, watches, signals and recovers this node's job attempts."""
 
     #: Notice exits through pidfds when the kernel has them (tests turn this off
     #: to exercise the polling path).
     use_pidfd = hasattr(os, "pidfd_open")
+    #: Start wrappers through the fork server (tests turn this off to exercise
+    #: starting them by path, which is also the fallback).
+    use_forkserver = True
 
     def __init__(
         self,
@@ -398,6 +601,7 @@ class Launcher:
         self._launching: dict[tuple[int, int], str | None] = {}
         self._poll_task: asyncio.Task[None] | None = None
         self._last_prune = 0.0
+        self._forkserver = _ForkServer(self.jobs_dir)
 
     def _dir(self, job_id: int, attempt: int) -> Path:
         return self.jobs_dir / f"{job_id}.{attempt}"
@@ -554,6 +758,11 @@ class Launcher:
         }
         # 0600: the job's environment may hold secrets; only the wrapper reads it.
         write_json_atomic(str(d / "launch.json"), launch, mode=0o600)
+        if self.use_forkserver:
+            forked = self._fork_wrapper(d)
+            if forked is not None:
+                pid, create_time = forked
+                return _Attempt(*key, d, pid=pid, create_time=create_time, kill_wait=kill_wait)
         with open(d / "wrapper.log", "ab") as log:
             popen = subprocess.Popen(
                 [sys.executable, "-I", "-S", WRAPPER, str(d)],
@@ -561,7 +770,7 @@ class Launcher:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd="/",
-                env={"PATH": os.environ.get("PATH", _NONE_PATH), "LANG": "C.UTF-8"},
+                env=_wrapper_env(),
                 start_new_session=True,
                 close_fds=True,
             )
@@ -569,10 +778,37 @@ class Launcher:
             create_time = psutil.Process(popen.pid).create_time()
         except psutil.NoSuchProcess:  # pragma: no cover - our unreaped child
             create_time = 0.0
-        write_json_atomic(str(d / "wrapper.pid"), {"pid": popen.pid, "create_time": create_time})
+        write_json_atomic(
+            str(d / "wrapper.pid"), {"pid": popen.pid, "create_time": create_time}, durable=False
+        )
         return _Attempt(
             *key, d, pid=popen.pid, create_time=create_time, popen=popen, kill_wait=kill_wait
         )
+
+    def _fork_wrapper(self, d: Path) -> tuple[int, float] | None:
+        """Start the wrapper through the fork server: its pid and create_time, or None.
+
+        None means no forked wrapper runs (or will run) the attempt: start one by
+        path. Where a request's outcome is unknown the attempt is claimed (see
+        ``forkserver.py``) so that it runs once.
+        """
+        try:
+            return self._forkserver.start(d)
+        except _ForkUnsure as exc:
+            if _claim(d):
+                logger.warning("%s: fork server failed (%s); wrapper started by path", d, exc)
+                return None
+            if exc.claimed:
+                raise _LaunchFailed(f"agent: {exc}") from exc
+        # A forked wrapper has the attempt; it writes wrapper.pid right away.
+        deadline = time.monotonic() + _FS_CLAIMED_WAIT_S
+        while True:
+            info = _read_json(d / "wrapper.pid")
+            if info and info.get("pid"):
+                return int(info["pid"]), float(info.get("create_time") or 0.0)
+            if time.monotonic() > deadline:
+                raise _LaunchFailed("agent: a forked wrapper took the attempt but did not start")
+            time.sleep(0.01)
 
     def _record(
         self, d: Path, key: tuple[int, int], exit_code: int, sig: int, reason: str, message: str
@@ -650,6 +886,11 @@ class Launcher:
             return
         if att.popen is not None:
             att.popen.poll()  # reap our child
+        elif att.pidfd >= 0 and hasattr(os, "P_PIDFD"):
+            # A forked wrapper whose fork server died first is this process's child
+            # where this process is a child subreaper.
+            with contextlib.suppress(OSError):
+                os.waitid(os.P_PIDFD, att.pidfd, os.WEXITED | os.WNOHANG)
         self._forget(att)
         rec = self._read_exit(att.dir, key)
         if rec is None:
@@ -715,9 +956,13 @@ class Launcher:
 
         Unacknowledged exits are reported (again) through ``on_exit``; live
         wrappers are re-adopted and watched; wrappers that died without a record
-        are reported as ``killed`` / ``wrapper lost``. Call from a coroutine.
+        are reported as ``killed`` / ``wrapper lost``. Starts the fork server (in
+        the background), so that the first launch need not wait for it. Call from
+        a coroutine.
         """
-        asyncio.get_running_loop()  # fail early: adopted wrappers are watched on it
+        loop = asyncio.get_running_loop()  # fail early: adopted wrappers are watched on it
+        if self.use_forkserver:
+            loop.run_in_executor(None, self._forkserver.prepare)
         for d in sorted(self.jobs_dir.iterdir()):
             key = _parse_key(d.name)
             if key is None or not d.is_dir() or key in self._attempts or key in self._launching:
@@ -882,6 +1127,7 @@ class Launcher:
         """Stop watching (the jobs keep running; a new Launcher re-adopts them)."""
         for att in list(self._attempts.values()):
             self._forget(att)
+        self._forkserver.close()
         if self._poll_task is not None:
             self._poll_task.cancel()
             self._poll_task = None

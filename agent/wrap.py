@@ -4,6 +4,10 @@ The agent's launcher starts it as ``python -I -S /path/to/wrap.py ATTEMPT_DIR``,
 in a session of its own, so it outlives the agent; a restarted agent finds it
 again through ``wrapper.pid``. It is run by file path and imports only the
 standard library, so it starts fast and cannot be broken by the agent's package.
+Usually it is not started by path but forked, with this module already imported,
+by the launcher's fork server (``forkserver.py``), which makes it look the same
+(own session, command line, ``wrapper.pid``) and saves the interpreter's
+start-up for every job.
 
 Files in ATTEMPT_DIR:
 
@@ -88,18 +92,28 @@ class LaunchError(Exception):
     """The script could not be started; the message says why."""
 
 
-def write_json_atomic(path: str, data: dict[str, Any], mode: int = 0o644) -> None:
-    """Write JSON so readers see the old file or the whole new one, even after a crash."""
+def write_json_atomic(
+    path: str, data: dict[str, Any], mode: int = 0o644, *, durable: bool = True
+) -> None:
+    """Write JSON so readers see the old file or the whole new one, even after a crash.
+
+    ``durable=False`` skips the fsyncs: readers still never see a partial file,
+    but a machine crash may lose it. For files that describe live processes
+    (``wrapper.pid``, ``script.pid``), which mean nothing after a reboot.
+    """
     directory = os.path.dirname(path) or "."
     # The pid in the name keeps two writers (launcher and wrapper) apart.
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, json.dumps(data, sort_keys=True).encode() + b"\n")
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    if not durable:
+        return
     dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dfd)
@@ -117,17 +131,55 @@ def _stat_fields(pid: int | str) -> list[str]:
 def create_time(pid: int | str = "self") -> float:
     """A process's start time in epoch seconds, computed as psutil does."""
     ticks = int(_stat_fields(pid)[19])
-    with open("/proc/stat", encoding="ascii") as fh:
-        btime = next(float(line.split()[1]) for line in fh if line.startswith("btime"))
+    # Read every time, as psutil does: the boot time moves when the clock is set.
+    with open("/proc/stat", "rb") as fh:
+        btime = next(float(line.split()[1]) for line in fh if line.startswith(b"btime"))
     return ticks / os.sysconf("SC_CLK_TCK") + btime
+
+
+def children(pid: int) -> list[int] | None:
+    """The children of ``pid`` (of all its threads); None if the kernel cannot say.
+
+    Reads ``/proc/PID/task/TID/children`` (CONFIG_PROC_CHILDREN); a process that
+    is gone has no children.
+    """
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    found: list[int] = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                found.extend(int(c) for c in fh.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+                continue  # the thread (or the process) has just exited
+            return None  # no children files in this kernel
+        except OSError:
+            return None
+    return found
+
+
+_prctl: Any = None
+
+
+def warm_up() -> None:
+    """Load, once, what each wrapper would otherwise load (in a process that forks them)."""
+    global _prctl
+    if _prctl is None:
+        import ctypes
+
+        _prctl = ctypes.CDLL(None).prctl
 
 
 def _set_subreaper() -> bool:
     """Make orphaned descendants our children (so none escapes the final kill)."""
     try:
-        import ctypes
-
-        return int(ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+        warm_up()
+        return int(_prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
     except (OSError, AttributeError):
         return False
 
@@ -155,6 +207,7 @@ class Wrapper:
 
     def __init__(self, attempt_dir: str) -> None:
         self.dir = os.path.abspath(attempt_dir)
+        self.pid_info: dict[str, Any] | None = None  # what wrapper.pid says, once set up
         self.launch: dict[str, Any] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.pgid = 0
@@ -174,9 +227,9 @@ class Wrapper:
     # ------------------------------------------------------------ setup
 
     def setup(self) -> None:
-        write_json_atomic(
-            self.path("wrapper.pid"), {"pid": os.getpid(), "create_time": create_time()}
-        )
+        """Write ``wrapper.pid`` (how the agent finds this wrapper again), take the signals."""
+        info = {"pid": os.getpid(), "create_time": create_time()}
+        write_json_atomic(self.path("wrapper.pid"), info, durable=False)
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(wake_w, False)
@@ -184,6 +237,7 @@ class Wrapper:
         for sig in (*FORWARDED, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, _on_signal)
         self.subreaper = _set_subreaper()
+        self.pid_info = info
 
     def spawn(self) -> None:
         """Start the script as the user; raises LaunchError with the reason."""
@@ -254,6 +308,7 @@ class Wrapper:
         write_json_atomic(
             self.path("script.pid"),
             {"pid": self.proc.pid, "pgid": self.pgid, "create_time": started},
+            durable=False,
         )
 
     def open_files(self, cwd: str) -> tuple[int, int, int]:
@@ -298,15 +353,26 @@ class Wrapper:
         the controller acknowledged; the controller declares the node down only
         ``node_timeout`` after it last heard from it, which is later than this fires.
         """
+        left = self.fence_left()
+        return left is not None and left < 0
+
+    def fence_left(self) -> float | None:
+        """Seconds until :meth:`fenced` becomes true (negative: it is); None: no fencing.
+
+        The agent only ever moves the fence file's mtime forward, so it cannot
+        become true any sooner.
+        """
         after = float(self.launch.get("fence_after") or 0)
         path = self.launch.get("fence_file")
         if after <= 0 or not path:
-            return False
+            return None
         try:
             last = os.stat(path).st_mtime
         except OSError:
             last = self.start_time
-        return time.time() - max(last, self.start_time) > after
+        # Not max(last, start_time): a wrapper started from an order that waited while
+        # the agent was cut off must not get a fresh fence_after of its own.
+        return last + after - time.time()
 
     def supervise(self) -> None:
         limit = float(self.launch.get("time_limit") or 0)
@@ -327,14 +393,19 @@ class Wrapper:
             if warn_at is not None and now >= warn_at and not self.cancelling:
                 warn_at = None
                 self.send_warning(int(warn["signal"]), bool(warn.get("batch_only")))
-            if fencing and not self.cancelling and self.fenced():
+            fence_left = self.fence_left() if fencing and not self.cancelling else None
+            if fence_left is not None and fence_left < 0:
+                fence_left = None
                 self.cancel("fenced")
                 grace = float(self.launch.get("fence_grace") or 0)
                 self.kill_at = min(self.kill_at or now + grace, now + grace)
             if self.kill_at is not None and now >= self.kill_at:
                 self.kill_all(signal.SIGKILL)
                 self.kill_at = None
-            waits = [0.5 if fencing else 5.0]
+            waits = [5.0]
+            if fence_left is not None:
+                # Not before fencing may fire (rather than polling the fence file).
+                waits.append(max(fence_left, 0.01))
             if deadline is not None and not self.cancelling:
                 waits.append(deadline - now)
             if warn_at is not None:
@@ -419,8 +490,29 @@ class Wrapper:
                 self.proc.returncode = os.waitstatus_to_exitcode(status)
 
     def descendants(self) -> list[int]:
-        """Every live process below the wrapper, from /proc."""
-        children: dict[int, list[int]] = {}
+        """Every live process below the wrapper.
+
+        Walks down from the wrapper through the kernel's lists of children, so
+        its cost grows with the number of descendants (none, once a job that
+        left nothing behind is reaped), not with the number of processes on
+        the machine; without those lists, from every process's parent in /proc.
+        """
+        found: list[int] = []
+        seen = {os.getpid()}
+        todo = [os.getpid()]
+        while todo:
+            below = children(todo.pop())
+            if below is None:
+                return self.descendants_from_proc()
+            below = [pid for pid in below if pid not in seen]  # a pid reused meanwhile
+            seen.update(below)
+            found.extend(below)
+            todo.extend(below)
+        return found
+
+    def descendants_from_proc(self) -> list[int]:
+        """Every live process below the wrapper, from the parent of each in /proc."""
+        kids: dict[int, list[int]] = {}
         for name in os.listdir("/proc"):
             if not name.isdigit():
                 continue
@@ -428,11 +520,11 @@ class Wrapper:
                 fields = _stat_fields(name)
             except (OSError, ValueError):
                 continue
-            children.setdefault(int(fields[1]), []).append(int(name))
+            kids.setdefault(int(fields[1]), []).append(int(name))
         found: list[int] = []
         todo = [os.getpid()]
         while todo:
-            for child in children.get(todo.pop(), []):
+            for child in kids.get(todo.pop(), []):
                 found.append(child)
                 todo.append(child)
         return found
@@ -486,7 +578,8 @@ class Wrapper:
         )
 
     def run(self) -> int:
-        self.setup()
+        if self.pid_info is None:
+            self.setup()
         try:
             self.spawn()
         except LaunchError as exc:

@@ -8,6 +8,8 @@ import json
 import os
 import pwd
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -17,6 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
+from gsched.agent import launcher as launcher_mod
 from gsched.agent.launcher import ExitRecord, Launcher, build_environment
 from gsched.protos import gsched_pb2 as pb
 
@@ -24,6 +27,13 @@ pytestmark = pytest.mark.timeout(60)
 
 
 _state_dirs: list[Path] = []
+
+
+@pytest.fixture(autouse=True, params=["forkserver", "path"])
+def start_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test runs with wrappers forked by the fork server, and started by path."""
+    monkeypatch.setattr(Launcher, "use_forkserver", request.param == "forkserver")
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)
@@ -357,6 +367,33 @@ def test_signal_is_forwarded_and_batch_only(tmp_path: Path) -> None:
     run(main())
 
 
+def test_fencing_kills_jobs_once_contact_is_old(tmp_path: Path) -> None:
+    async def main() -> None:
+        h = Harness(tmp_path)
+        h.launcher.fence_after = 1.0
+        h.launcher.fence_grace = 0.5
+        fence = Path(h.launcher.fence_file)
+        fence.touch()
+        release = tmp_path / "release"
+        script = f"while [ ! -e {release} ]; do sleep 0.02; done; exit 3"
+        assert await h.launcher.launch(make_launch(tmp_path, script, 1))
+        assert await h.launcher.launch(make_launch(tmp_path, "exec sleep 300", 2))
+        for _ in range(12):  # the agent proves contact for 2.4 s: nothing is fenced
+            os.utime(fence)
+            last = time.monotonic()
+            await asyncio.sleep(0.2)
+        assert h.exits == []
+        release.touch()  # and contact is lost
+        rec = await h.exit_of(1)
+        assert (rec.exit_code, rec.signal, rec.reason) == (3, 0, "")
+        rec = await h.exit_of(2)
+        assert (rec.exit_code, rec.signal, rec.reason) == (0, signal.SIGTERM, "fenced")
+        assert 0.8 < time.monotonic() - last < 10
+        assert "LOST CONTACT WITH THE CONTROLLER" in (tmp_path / "job2.out").read_text()
+
+    run(main())
+
+
 # ---------------------------------------------------------------- idempotence, recovery
 
 
@@ -465,6 +502,150 @@ def test_wrapper_lost_while_agent_was_down(tmp_path: Path) -> None:
         await until(lambda: gone(script), what="the orphaned script to die")
 
     run(main())
+
+
+# ---------------------------------------------------------------- fork server
+
+forked_only = pytest.mark.parametrize("start_mode", ["forkserver"], indirect=True)
+
+
+def _fds(pid: int) -> dict[int, str]:
+    out = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            out[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+    return out
+
+
+@forked_only
+def test_forked_wrapper_looks_like_one_started_by_path(tmp_path: Path) -> None:
+    async def main() -> None:
+        h = Harness(tmp_path)
+        release = tmp_path / "release"
+        script = f"while [ ! -e {release} ]; do sleep 0.02; done; exit 5"
+        assert await h.launcher.launch(make_launch(tmp_path, script))
+        d = tmp_path / "state/jobs/1.0"
+        info = json.loads((d / "wrapper.pid").read_text())
+        wrapper = psutil.Process(info["pid"])
+        assert abs(wrapper.create_time() - info["create_time"]) < 1.0
+        assert wrapper.cmdline()[:5] == [sys.executable, "-I", "-S", launcher_mod.WRAPPER, str(d)]
+        assert all(not a.strip() for a in wrapper.cmdline()[5:])  # at most one of blanks
+        assert os.getsid(wrapper.pid) == os.getpgid(wrapper.pid) == wrapper.pid
+        server = h.launcher._forkserver.proc
+        assert server is not None
+        assert wrapper.ppid() == server.pid != os.getpid()
+        fds = _fds(wrapper.pid)
+        assert fds[0] == os.devnull
+        assert fds[1] == fds[2] == str(d / "wrapper.log")
+        server_pipes = {_fds(server.pid)[0], _fds(server.pid)[1]}
+        assert not server_pipes & set(fds.values())
+        assert (d / "fork.claim").exists()
+        release.touch()
+        rec = await h.exit_of(1)
+        assert (rec.exit_code, rec.signal, rec.reason) == (5, 0, "")
+
+    run(main())
+
+
+@forked_only
+def test_wrappers_outlive_the_fork_server(tmp_path: Path) -> None:
+    async def main() -> None:
+        h = Harness(tmp_path)
+        release = tmp_path / "release"
+        script = f"while [ ! -e {release} ]; do sleep 0.02; done; exit 6"
+        assert await h.launcher.launch(make_launch(tmp_path, script, 1))
+        server = h.launcher._forkserver.proc
+        assert server is not None
+        wrapper = json.loads((tmp_path / "state/jobs/1.0/wrapper.pid").read_text())["pid"]
+        server.kill()
+        await until(lambda: gone(server.pid), what="the fork server to die")
+        assert not gone(wrapper)
+        # The next launch starts another fork server.
+        rec = await h.finish(make_launch(tmp_path, "exit 2", 2))
+        assert rec.exit_code == 2
+        assert h.launcher._forkserver.proc is not None
+        assert h.launcher._forkserver.proc.pid != server.pid
+        assert not gone(wrapper) and psutil.Process(wrapper).ppid() != server.pid
+        release.touch()
+        rec = await h.exit_of(1)
+        assert (rec.exit_code, rec.reason) == (6, "")
+
+    run(main())
+
+
+@forked_only
+def test_fork_server_that_cannot_start_leaves_wrappers_started_by_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(launcher_mod, "FORKSERVER", str(tmp_path / "missing.py"))
+
+    async def main() -> None:
+        h = Harness(tmp_path)
+        for job in (1, 2):
+            rec = await h.finish(make_launch(tmp_path, "echo ran", job))
+            assert (rec.exit_code, rec.reason) == (0, "")
+            assert (tmp_path / f"job{job}.out").read_text() == "ran\n"
+            assert not (tmp_path / f"state/jobs/{job}.0/fork.claim").exists()
+        assert h.launcher._forkserver.proc is None
+        assert h.launcher._forkserver.retry_at > time.monotonic()  # not tried for each job
+
+    run(main())
+
+
+@forked_only
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "not-forked"])
+def test_fork_start_with_unknown_outcome_runs_the_attempt_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
+) -> None:
+    """The reply is lost: the attempt runs once, forked or started by path."""
+    real = launcher_mod._ForkServer._start
+
+    def lost_reply(self: Any, d: Path) -> Any:
+        if forked:
+            real(self, d)
+        raise launcher_mod._ForkUnsure("reply lost (test)")
+
+    monkeypatch.setattr(launcher_mod._ForkServer, "_start", lost_reply)
+
+    async def main() -> None:
+        h = Harness(tmp_path)
+        count = tmp_path / "count"
+        rec = await h.finish(make_launch(tmp_path, f"echo run >> {count}"))
+        assert (rec.exit_code, rec.reason) == (0, "")
+        d = tmp_path / "state/jobs/1.0"
+        if not forked:
+            # A fork server's wrapper that comes late finds the attempt taken.
+            monkeypatch.setattr(launcher_mod._ForkServer, "_start", real)
+            with pytest.raises(launcher_mod._ForkUnsure, match="claimed already"):
+                await asyncio.to_thread(h.launcher._forkserver.start, d)
+        await asyncio.sleep(0.2)
+        assert count.read_text() == "run\n"
+        assert len(h.exits) == 1
+
+    run(main())
+
+
+_TREE = """
+import os, subprocess, sys, time
+from gsched.agent.wrap import Wrapper
+tree = subprocess.Popen(["sh", "-c", "sleep 30 & setsid sh -c 'sleep 30 & wait' & sleep 30 & wait"])
+w = Wrapper("/nonexistent")
+deadline = time.monotonic() + 10
+while len(w.descendants_from_proc()) < 5 and time.monotonic() < deadline:
+    time.sleep(0.02)
+walked, scanned = sorted(w.descendants()), sorted(w.descendants_from_proc())
+for pid in scanned:
+    os.kill(pid, 9)
+print(walked == scanned, len(walked), tree.pid in walked)
+"""
+
+
+@forked_only
+def test_descendants_through_children_lists_match_a_proc_scan() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _TREE], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert out.stdout.split() == ["True", "5", "True"], out
 
 
 # ---------------------------------------------------------------- placeholders
