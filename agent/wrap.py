@@ -469,7 +469,13 @@ class Wrapper:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.proc.pid, sig)
         else:
-            self.signal_group(sig)
+            # SLURM sends it to the job's steps, not the batch shell: every process
+            # below the script (grun forwards it to the step's tasks on every node)
+            script = self.proc.pid if self.proc is not None else -1
+            for pid in self.descendants():
+                if pid != script:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, sig)
 
     def signal_group(self, sig: int) -> None:
         if self.group_is_ours():

@@ -157,3 +157,17 @@ def test_signals_to_grun_reach_every_task(three_nodes: LocalCluster) -> None:
     out, _ = run_batch(c, body, "-N2", "sigfwd")
     assert "0: ckpt-0" in out and "1: ckpt-1" in out, out
     assert "rc=0" in out
+
+
+def test_job_signal_without_b_reaches_the_steps_not_the_batch_shell(
+    three_nodes: LocalCluster,
+) -> None:
+    c = three_nodes
+    body = (
+        "srun -N2 -l bash -c 'trap \"echo ckpt-$SLURM_PROCID; exit 0\" USR1; "
+        "while true; do sleep 0.1; done'\n"
+        "echo \"batch survived rc=$?\"\n"
+    )
+    out, _ = run_batch(c, body, "-N2 -t 0:10 --signal=USR1@5", "jobsig")
+    assert "0: ckpt-0" in out and "1: ckpt-1" in out, out
+    assert "batch survived rc=0" in out and out.endswith("[COMPLETED]"), out
