@@ -220,7 +220,7 @@ class Cluster:
         self.pending_ids.add(job.job_id)
         self._dirty(job)
         self.need_schedule = self.need_schedule or not job.hold
-        logger.info("job %d submitted by %s (%s)", job.job_id, job.user, job.name)
+        logger.debug("job %d submitted by %s (%s)", job.job_id, job.user, job.name)
         return job
 
     # ------------------------------------------------------------ user actions
