@@ -43,7 +43,8 @@ def parse_args(argv: list[str], prog: str = "grun") -> argparse.Namespace:
     a("--jobid", type=int, default=0, help="run the step in this job (default $SLURM_JOB_ID)")
     a("--export", default="ALL", help="ALL | NONE | ALL,VAR=value,...")
     a("-l", "--label", action="store_true", help="prefix each output line with the task rank")
-    a("-u", "--unbuffered", action="store_true", help="(output is always passed on as it comes)")
+    a("-u", "--unbuffered", action="store_true",
+      help="pass output on as it comes (default: whole lines, like srun)")
     a("-o", "--output", default="", help="write stdout to this file pattern (%%j %%s %%t %%n %%N)")
     a("-e", "--error", default="", help="write stderr to this file pattern")
     a("-K", "--kill-on-bad-exit", nargs="?", const="1", default="0",
@@ -104,11 +105,16 @@ class _Sink:
             fh.flush()
             return
         out = sys.stdout.buffer if stream == 1 else sys.stderr.buffer
-        if self.opts.label:
+        if self.opts.label or not self.opts.unbuffered:
+            # like srun: whole lines only, so tasks' lines never interleave mid-line
+            # (-u passes chunks on as they come, unless -l needs lines to label)
             buf = self.partial.get((rank, stream), b"") + data
             *lines, rest = buf.split(b"\n")
             self.partial[(rank, stream)] = rest
-            data = b"".join(f"{rank}: ".encode() + line + b"\n" for line in lines)
+            prefix = f"{rank}: ".encode() if self.opts.label else b""
+            data = b"".join(prefix + line + b"\n" for line in lines)
+            if not data:
+                return
         out.write(data)
         out.flush()
 
@@ -116,7 +122,8 @@ class _Sink:
         for (rank, stream), rest in self.partial.items():
             if rest:
                 out = sys.stdout.buffer if stream == 1 else sys.stderr.buffer
-                out.write(f"{rank}: ".encode() + rest + b"\n")
+                prefix = f"{rank}: ".encode() if self.opts.label else b""
+                out.write(prefix + rest + (b"\n" if self.opts.label else b""))
         for fh in set(self.files.values()):
             fh.close()
         sys.stdout.flush()

@@ -20,6 +20,11 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 
+def say(text: str) -> None:
+    """One write per line: ranks that share a pipe (torchrun) never split each other's lines."""
+    os.write(1, (text + "\n").encode())
+
+
 def main() -> None:
     ckpt_dir, total = sys.argv[1], int(sys.argv[2])
     pause = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
@@ -46,11 +51,11 @@ def main() -> None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         start = state["step"]
-        print(f"rank {rank} resumed at step {start}", flush=True)
+        say(f"rank {rank} resumed at step {start}")
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
     for step in range(start, total):
         if step == 2 and rank == fail_rank:
-            print(f"rank {rank} failing on purpose", flush=True)
+            say(f"rank {rank} failing on purpose")
             os._exit(3)
         loss = torch.nn.functional.mse_loss(ddp(xs), ys)
         opt.zero_grad()
@@ -64,13 +69,11 @@ def main() -> None:
             torch.save({"step": step + 1, "model": model.state_dict(),
                         "opt": opt.state_dict()}, tmp)
             os.replace(tmp, path)
-        print(f"rank {rank}/{world} restart {restarts} step {step} loss {avg.item():.6f}",
-              flush=True)
+        say(f"rank {rank}/{world} restart {restarts} step {step} loss {avg.item():.6f}")
         time.sleep(pause)
     dist.barrier()
     dist.destroy_process_group()
-    print(f"rank {rank} done", flush=True)
-    sys.stdout.flush()
+    say(f"rank {rank} done")
     os._exit(0)  # avoid a rare hang in interpreter teardown after gloo (TESTING.md)
 
 
