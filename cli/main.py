@@ -122,7 +122,7 @@ def keygen(config_path: str | None, out: str | None) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 def shims(directory: str) -> None:
-    """Install sbatch, squeue, scancel, scontrol, sinfo, sacct into DIRECTORY."""
+    """Install sbatch, squeue, scancel, scontrol, sinfo, sacct, srun into DIRECTORY."""
     from gsched.common.shims import install_shims
 
     for path in install_shims(directory):
