@@ -10,6 +10,7 @@ lost across a broken stream, an agent restart or a controller restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -177,6 +178,11 @@ class Agent:
             )
         )
 
+    async def _backoff_sleep(self, seconds: float) -> None:
+        """Wait before re-dialling, but wake at once on SIGTERM."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
     def _before_retry(self, rs: tenacity.RetryCallState) -> None:
         exc = rs.outcome.exception() if rs.outcome else None
         self._link_failed(exc)
@@ -191,12 +197,15 @@ class Agent:
                     len(self._recovered_running))
         retry = tenacity.AsyncRetrying(
             wait=tenacity.wait_exponential_jitter(initial=0.2, max=5.0),
+            sleep=self._backoff_sleep,
             retry=tenacity.retry_if_exception_type((grpc.RpcError, ConnectionError, OSError)),
             before_sleep=self._before_retry,
         )
         while not self._stopping.is_set():
             try:
                 async for attempt in retry:
+                    if self._stopping.is_set():
+                        return  # SIGTERM while the controller was unreachable
                     with attempt:
                         await self._session()
                         if self._stopping.is_set():

@@ -119,7 +119,9 @@ def start_cluster(tmp: Path, agents: int = 2, gpus: int = 4, extra: tuple[str, .
 
 
 def stop_cluster(c: LocalCluster) -> None:
-    subprocess.run([*c.prefix, _exe("gsched"), "down", "--state-dir", str(c.state)],
+    # not through _exe(): a skip raised while tearing down would leak the cluster
+    subprocess.run([*c.prefix, sys.executable, "-m", "gsched.cli.main", "down",
+                    "--state-dir", str(c.state)],
                    capture_output=True, text=True, timeout=60, env=c.env)
 
 
