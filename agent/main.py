@@ -141,19 +141,7 @@ class Agent:
                     g, healthy=False,
                     health_reason=f"temperature {g.temperature_c}C over limit {limit}C",
                 )
-            out.append(
-                pb.GpuInfo(
-                    index=g.index,
-                    uuid=g.uuid,
-                    name=g.name,
-                    type=g.type,
-                    memory_mb=g.memory_mb,
-                    healthy=g.healthy,
-                    health_reason=g.health_reason,
-                    temperature_c=g.temperature_c,
-                    utilization=g.utilization,
-                )
-            )
+            out.append(g.to_proto())
         return out
 
     def _hello(self, gpus: list[pb.GpuInfo]) -> pb.AgentMessage:

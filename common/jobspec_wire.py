@@ -28,12 +28,10 @@ always written (any order parses the same; a fixed one makes the bytes testable)
 
 from __future__ import annotations
 
-import socket
-import struct
 from collections.abc import Mapping
 from typing import Any
 
-from gsched.common.localrpc import MAX_FRAME, STATUS_NAMES, LocalError, encode_request
+from gsched.common.localrpc import call_raw, connect_local  # re-exported for gsub
 
 __all__ = [
     "JOBSPEC_FIELDS",
@@ -94,7 +92,6 @@ SUBMIT_REPLY_JOB_ID = 1  # SubmitReply.job_id
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5  # wire types
 _RANGES = {INT32: (-(2**31), 2**31 - 1), INT64: (-(2**63), 2**63 - 1)}
-_U32 = struct.Struct(">I")  # localrpc's frame length
 
 
 def _varint(n: int) -> bytes:
@@ -314,47 +311,3 @@ class JobSpecLite:
         return f"JobSpecLite({shown})"
 
 
-# ---------------------------------------------------------------- the local socket
-
-
-def connect_local(path: str, timeout: float) -> socket.socket:
-    """A connected socket to the controller's Unix socket (raises OSError)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(path)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("controller closed the local socket")
-        buf += chunk
-    return bytes(buf)
-
-
-def call_raw(sock: socket.socket, method: str, payload: bytes) -> bytes:
-    """One call on the local socket: serialized request in, serialized reply out.
-
-    Same framing and errors as :meth:`gsched.common.localrpc.LocalChannel.call`.
-
-    Raises:
-        LocalError: the controller answered with a non-zero status (``code`` is
-            the gRPC status name, ``message`` its text).
-        OSError: the socket failed (ConnectionError for a bad frame).
-    """
-    sock.sendall(encode_request(method, payload))
-    (length,) = _U32.unpack(_recv_exact(sock, 4))
-    if not 1 <= length <= MAX_FRAME:
-        raise ConnectionError("bad frame from controller")
-    frame = _recv_exact(sock, length)
-    status, body = frame[0], frame[1:]
-    if status:
-        raise LocalError(STATUS_NAMES.get(status, "UNKNOWN"), body.decode("utf-8", "replace"))
-    return body

@@ -22,7 +22,15 @@ import socket
 import struct
 from typing import Any
 
-__all__ = ["METHODS", "STATUS_NAMES", "LocalChannel", "decode_request", "encode_reply"]
+__all__ = [
+    "METHODS",
+    "STATUS_NAMES",
+    "LocalChannel",
+    "call_raw",
+    "connect_local",
+    "decode_request",
+    "encode_reply",
+]
 
 # method -> (request message, reply message) in gsched_pb2
 METHODS: dict[str, tuple[str, str]] = {
@@ -76,6 +84,18 @@ def encode_reply(status: int, body: bytes) -> bytes:
     return _U32.pack(1 + len(body)) + bytes([status]) + body
 
 
+def connect_local(path: str, timeout: float) -> socket.socket:
+    """A connected socket to the controller's Unix socket (raises OSError)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
@@ -86,25 +106,34 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
+def call_raw(sock: socket.socket, method: str, payload: bytes) -> bytes:
+    """One call on the local socket: serialized request in, serialized reply out.
+
+    Raises:
+        LocalError: the controller answered with a non-zero status (``code`` is
+            the gRPC status name, ``message`` its text).
+        OSError: the socket failed (ConnectionError for a bad frame).
+    """
+    sock.sendall(encode_request(method, payload))
+    (length,) = _U32.unpack(_recv_exact(sock, 4))
+    if not 1 <= length <= MAX_FRAME:
+        raise ConnectionError("bad frame from controller")
+    frame = _recv_exact(sock, length)
+    status, body = frame[0], frame[1:]
+    if status:
+        raise LocalError(STATUS_NAMES.get(status, "UNKNOWN"), body.decode("utf-8", "replace"))
+    return body
+
+
 class LocalChannel:
     """A blocking client for the controller's Unix socket (one call at a time)."""
 
     def __init__(self, path: str, timeout: float) -> None:
         self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        self.sock = connect_local(path, timeout)
 
     def call(self, method: str, request: Any, reply_type: Any) -> Any:
-        self.sock.sendall(encode_request(method, request.SerializeToString()))
-        (length,) = _U32.unpack(_recv_exact(self.sock, 4))
-        if not 1 <= length <= MAX_FRAME:
-            raise ConnectionError("bad frame from controller")
-        frame = _recv_exact(self.sock, length)
-        status, body = frame[0], frame[1:]
-        if status:
-            raise LocalError(STATUS_NAMES.get(status, "UNKNOWN"), body.decode("utf-8", "replace"))
-        return reply_type.FromString(body)
+        return reply_type.FromString(call_raw(self.sock, method, request.SerializeToString()))
 
     def close(self) -> None:
         self.sock.close()
