@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False  # not importing typing keeps the CLI's start fast
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 __all__ = ["Client", "ClientError", "connect", "fail", "finish", "identity_metadata"]
 

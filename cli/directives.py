@@ -42,16 +42,19 @@ Exception tree::
 
 from __future__ import annotations
 
+import _socket
 import os
 import re
-import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
 
 from gsched.common import hostlist
 from gsched.common.durations import DurationError, SizeError, parse_memory_mb, parse_time_limit
 from gsched.common.jobspec_wire import JobSpecLite
+
+TYPE_CHECKING = False  # not importing typing keeps gsub's start fast
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 __all__ = ["DirectiveError", "DirectiveExit", "Submission", "parse_submission"]
 
@@ -1074,7 +1077,7 @@ def _build_spec(
         exclude=st.exclude,
         requeue=st.requeue,
         comment=st.comment,
-        submit_host=socket.gethostname().split(".")[0],
+        submit_host=_socket.gethostname().split(".")[0],
         submit_dir=st.cwd,
         nice=st.nice,
         wrapped=st.wrap is not None,

@@ -54,6 +54,8 @@ import os
 import tomllib
 from typing import Any, NamedTuple
 
+from gsched.common.confcache import DEFAULT_CONF, conf_path
+
 __all__ = [
     "DEFAULT_CONF",
     "AgentConfig",
@@ -65,7 +67,6 @@ __all__ = [
     "load",
 ]
 
-DEFAULT_CONF = "/etc/gsched/gsched.toml"
 DEFAULT_PORT = 6817
 
 
@@ -143,11 +144,6 @@ class Config(NamedTuple):
         return f"sqlite:///{os.path.join(self.state_dir, 'gsched.db')}"
 
 
-def conf_path() -> str:
-    """The configuration file the CLI and daemons use: $GSCHED_CONF or /etc/gsched/gsched.toml."""
-    return os.environ.get("GSCHED_CONF") or DEFAULT_CONF
-
-
 def _duration(value: Any, key: str) -> int:
     from gsched.common.durations import DurationError, parse_time_limit
 
@@ -195,7 +191,12 @@ def load(path: str | None = None) -> Config:
         raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    return from_dict(raw, path)
+    cfg = from_dict(raw, path)
+    if not os.environ.get("GSCHED_CONTROLLER"):
+        from gsched.common import confcache
+
+        confcache.store(path, {"socket": cfg.socket_path, "address": cfg.controller.address})
+    return cfg
 
 
 def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:

@@ -29,9 +29,12 @@ always written (any order parses the same; a fixed one makes the bytes testable)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from gsched.common.localrpc import call_raw, connect_local  # re-exported for gsub
+
+TYPE_CHECKING = False  # not importing typing keeps gsub's start fast
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "JOBSPEC_FIELDS",

@@ -18,9 +18,13 @@ Framing (all integers big-endian)::
 
 from __future__ import annotations
 
-import socket
+import _socket
 import struct
-from typing import Any
+
+TYPE_CHECKING = False  # not importing typing or socket keeps gsub's start fast
+if TYPE_CHECKING:
+    from socket import socket as Socket
+    from typing import Any
 
 __all__ = [
     "METHODS",
@@ -84,9 +88,9 @@ def encode_reply(status: int, body: bytes) -> bytes:
     return _U32.pack(1 + len(body)) + bytes([status]) + body
 
 
-def connect_local(path: str, timeout: float) -> socket.socket:
+def connect_local(path: str, timeout: float) -> Socket:
     """A connected socket to the controller's Unix socket (raises OSError)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         sock.connect(path)
@@ -96,7 +100,7 @@ def connect_local(path: str, timeout: float) -> socket.socket:
     return sock
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _recv_exact(sock: Socket, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
@@ -106,7 +110,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def call_raw(sock: socket.socket, method: str, payload: bytes) -> bytes:
+def call_raw(sock: Socket, method: str, payload: bytes) -> bytes:
     """One call on the local socket: serialized request in, serialized reply out.
 
     Raises:

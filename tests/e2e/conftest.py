@@ -105,6 +105,7 @@ def start_cluster(tmp: Path, agents: int = 2, gpus: int = 4, extra: tuple[str, .
     work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "GSCHED_"))}
     env["GSCHED_CONF"] = str(state / "gsched.toml")
+    env["XDG_CACHE_HOME"] = str(state / "cache")  # the CLI's config cache, per test cluster
     # as for a user with the environment activated: jobs find python, torchrun, ...
     env["PATH"] = f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}"
     p = subprocess.run(
