@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -395,7 +396,7 @@ def test_call_raw_error_status(sockdir: str) -> None:
     path, seen = os.path.join(sockdir, "c.sock"), []
     msg = "Invalid partition name specified ✗"
     thread = _server(path, encode_reply(STATUS_CODES["INVALID_ARGUMENT"], msg.encode()), seen)
-    with jw.connect_local(path, 5) as sock, pytest.raises(LocalError) as info:
+    with contextlib.closing(jw.connect_local(path, 5)) as sock, pytest.raises(LocalError) as info:
         jw.call_raw(sock, "Submit", b"\x0a\x00")
     thread.join(5)
     assert (info.value.code, info.value.message) == ("INVALID_ARGUMENT", msg)
@@ -404,7 +405,7 @@ def test_call_raw_error_status(sockdir: str) -> None:
 def test_call_raw_closed(sockdir: str) -> None:
     path, seen = os.path.join(sockdir, "c.sock"), []
     thread = _server(path, None, seen)
-    with jw.connect_local(path, 5) as sock, pytest.raises(ConnectionError):
+    with contextlib.closing(jw.connect_local(path, 5)) as sock, pytest.raises(ConnectionError):
         jw.call_raw(sock, "Submit", b"\x0a\x00")
     thread.join(5)
 
