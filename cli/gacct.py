@@ -1,7 +1,8 @@
 """gacct: finished and running jobs from the controller's history, as SLURM's sacct.
 
-A minimal sacct: one line per job (gsched has no job steps, so ``-X`` changes
-nothing), sacct's columns and widths, ``-o Field%width``, ``-p``/``-P``, ``-n``
+A minimal sacct: one line per job (``-D`` adds a line per earlier attempt of a
+requeued job, as sacct's duplicates; gsched does not record job steps, so ``-X``
+changes nothing), sacct's columns and widths, ``-o Field%width``, ``-p``/``-P``, ``-n``
 and a ``--json`` document shaped like sacct's v0.0.38 one.
 
 Layout follows sacct's ``print_fields``: every column is padded to its width and
@@ -253,6 +254,8 @@ def _parser(prog: str) -> _Parser:
     a("-a", "--allusers", action="store_true", help="jobs of every user")
     a("-A", "--accounts", help="accepted for compatibility; no effect")
     a("-b", "--brief", action="store_true", help="JobID, State and ExitCode only")
+    a("-D", "--duplicates", action="store_true",
+      help="also the earlier attempts of requeued jobs (NODE_FAIL, PREEMPTED, REQUEUED)")
     a("-E", "--endtime", help="jobs before this time (default now)")
     a("-j", "--jobs", help="comma separated job ids")
     a("--json", action="store_true", help="SLURM's JSON document instead of a table")
@@ -350,7 +353,8 @@ def build_request(opts: argparse.Namespace) -> pb.HistoryRequest:
         job_ids=opts.job_ids,
         users=opts.users,
         all_users=opts.all_users,
-        states=opts.states,
+        # with -D an earlier attempt may match the states the job's own record does not
+        states=[] if getattr(opts, "duplicates", False) else opts.states,
         start_after=opts.start_after,
         end_before=opts.end_before,
     )
@@ -452,10 +456,45 @@ def _json(jobs: Sequence[pb.JobInfo], ctx: _Ctx) -> str:
     )
 
 
+# how an earlier attempt ended (AttemptInfo.ended) -> the state sacct -D shows for it
+_ENDED_STATES = {"node_lost": "NODE_FAIL", "node_fail": "NODE_FAIL", "preempted": "PREEMPTED"}
+
+
+def _attempt_state(ended: str) -> str:
+    if ended in _ENDED_STATES:
+        return _ENDED_STATES[ended]
+    if ended.startswith("gpu_"):
+        return "NODE_FAIL"  # the node's hardware ended it, as a lost node would
+    return ended if ended.isupper() else "REQUEUED"
+
+
+def _with_duplicates(jobs: Sequence[pb.JobInfo]) -> list[pb.JobInfo]:
+    """sacct -D: each requeued job's earlier attempts as records of their own, oldest first."""
+    out: list[pb.JobInfo] = []
+    for j in jobs:
+        for a in j.attempts:
+            if a.attempt >= j.restart_count or not a.end_time:
+                continue  # the current attempt is the job's own record
+            old = type(j)()
+            old.CopyFrom(j)
+            old.state = _attempt_state(a.ended)
+            old.start_time, old.end_time = a.start_time, a.end_time
+            del old.nodes[:]
+            old.nodes.extend(a.nodes)
+            old.num_nodes = len(a.nodes)
+            old.restart_count = a.attempt
+            old.exit_code = old.exit_signal = 0
+            old.reason = a.ended
+            out.append(old)
+        out.append(j)
+    return out
+
+
 def render(reply: pb.ListJobsReply, opts: argparse.Namespace, *, cluster: str = "gsched") -> str:
     """The text gacct prints for a ``History`` reply (ends with a newline unless empty)."""
     ctx = _Ctx(int(reply.now or time.time()), cluster)
-    jobs = _filter(reply.jobs, opts)
+    records = _with_duplicates(reply.jobs) if getattr(opts, "duplicates", False) else reply.jobs
+    jobs = _filter(records, opts)
     if opts.json:
         return _json(jobs, ctx)
     fields = opts.fields

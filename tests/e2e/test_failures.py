@@ -86,6 +86,12 @@ def test_lost_agent_job_requeued_elsewhere_and_fenced(local_cluster: LocalCluste
     assert "Attempt=1 " in show and "Ended=COMPLETED" in show
     acct = c.run("gacct", "-j", str(job_id), "-P", "-n", "-o", "JobID,State,Restarts")
     assert acct.out.splitlines()[0] == f"{job_id}|COMPLETED|1", acct.out
+    dup = c.run("gacct", "-D", "-j", str(job_id), "-P", "-n", "-o", "JobID,State,Restarts,NodeList")
+    lines = dup.out.splitlines()
+    assert lines[0] == f"{job_id}|NODE_FAIL|0|{node}", dup.out
+    assert lines[1].startswith(f"{job_id}|COMPLETED|1|") and not lines[1].endswith(node), dup.out
+    nf = c.run("gacct", "-D", "-s", "NF", "-j", str(job_id), "-P", "-n", "-o", "JobID,State")
+    assert nf.out == f"{job_id}|NODE_FAIL\n", nf.out
 
 
 def test_no_requeue_job_ends_node_fail(local_cluster: LocalCluster) -> None:
