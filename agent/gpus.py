@@ -364,6 +364,7 @@ class NvmlBackend:
                 )
                 rates = self._optional(nv.nvmlDeviceGetUtilizationRates, dev.handle)
                 utilization = int(rates.gpu) if rates else 0
+                reason = self._memory_health(dev)
             except nv.NVMLError as exc:
                 reason = f"nvml: {exc}"
         reason = self._xid_faults.get(dev.index, "") or reason
@@ -378,6 +379,31 @@ class NvmlBackend:
             healthy=not reason,
             health_reason=reason,
         )
+
+    def _memory_health(self, dev: _Device) -> str:
+        """The GPU memory's health: "" or the worst of its faults, as a health reason.
+
+        Volatile uncorrectable ECC errors (since the last reset), pages waiting to be
+        retired, and row remapping (Ampere and later) pending or failed. GPUs without
+        ECC answer "not supported", which is healthy.
+        """
+        nv = self._nvml
+        remap = self._optional(nv.nvmlDeviceGetRemappedRows, dev.handle)
+        if remap and remap[3]:
+            return "row remap failure (uncorrectable memory error could not be repaired)"
+        ecc = self._optional(
+            nv.nvmlDeviceGetTotalEccErrors,
+            dev.handle,
+            nv.NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+            nv.NVML_VOLATILE_ECC,
+        )
+        if ecc:
+            return f"ecc: {int(ecc)} volatile uncorrectable error(s)"
+        if remap and remap[2]:
+            return "row remap pending (reset needed)"
+        if self._optional(nv.nvmlDeviceGetRetiredPagesPendingStatus, dev.handle):
+            return "retired pages pending (reset needed)"
+        return ""
 
     def _optional(self, fn: Any, *args: Any) -> Any:
         """Call an NVML query some GPUs lack; "not supported" gives None."""

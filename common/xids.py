@@ -32,8 +32,10 @@ XIDS: dict[int, tuple[str, str]] = {
 # Health reasons that are not XIDs but need the same handling.
 _OTHER = {
     "lost": "drain_node",  # NVML_ERROR_GPU_IS_LOST, GPU missing
+    "remap failure": "drain_node",  # row remapping failed: the memory cannot be repaired
+    "remap pending": "reset_gpu",  # row remapping waits for a GPU reset
     "ecc": "reset_gpu",  # volatile uncorrectable ECC errors
-    "retired": "reset_gpu",  # pending retired pages / row-remap failure
+    "retired": "reset_gpu",  # retired pages pending: waits for a GPU reset
     "temperature": "restart_app",
     "nvml": "drain_node",
 }
@@ -63,7 +65,7 @@ def failure_tag(reason: str) -> str:
     if xid is not None:
         return f"gpu_xid_{xid}"
     low = reason.lower()
-    for key in ("lost", "ecc", "temperature"):
+    for key in ("lost", "ecc", "temperature", "retired", "remap"):
         if key in low:
             return f"gpu_{key}"
     return "gpu_fault"

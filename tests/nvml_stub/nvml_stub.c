@@ -11,6 +11,14 @@
  *   STUB_NVML_LOST_FILE=P   the same list read from file P before every device
  *                           query (a missing file: none lost), to lose a GPU at runtime
  *   STUB_NVML_XID=2:79,0:13 XID events, each delivered once by nvmlEventSetWait_v2
+ *   STUB_NVML_MEMORY=SPEC   memory health, SPEC a comma list of
+ *                             ecc:GPU:N      N volatile uncorrectable ECC errors
+ *                             retired:GPU    retired pages pending (reset needed)
+ *                             remap:GPU      row remapping pending (reset needed)
+ *                             remapfail:GPU  row remapping failed
+ *   STUB_NVML_MEMORY_FILE=P the same SPEC read from file P before every query
+ *   STUB_NVML_NO_ECC=1      ECC, retired-page and remap queries are Not Supported
+ *                           (consumer GPUs)
  *
  * Built with -DSTUB_NO_EVENTS the event functions are left out, so pynvml
  * raises NVMLError_FunctionNotFound for them.
@@ -51,6 +59,42 @@ static const char *name = "NVIDIA A100-SXM4-80GB";
 static unsigned long long memory_mb = 81920;
 static int xid_gpu[MAX_EVENTS], xid_code[MAX_EVENTS], xid_count, xid_next;
 static unsigned long long registered[MAX_GPUS];
+static unsigned long long ecc_unc[MAX_GPUS];
+static int retired_pending[MAX_GPUS], remap_pending[MAX_GPUS], remap_failed[MAX_GPUS];
+
+static void parse_memory(const char *p) {
+    memset(ecc_unc, 0, sizeof ecc_unc);
+    memset(retired_pending, 0, sizeof retired_pending);
+    memset(remap_pending, 0, sizeof remap_pending);
+    memset(remap_failed, 0, sizeof remap_failed);
+    while (*p) {
+        int gpu;
+        unsigned long long n;
+        if (sscanf(p, "ecc:%d:%llu", &gpu, &n) == 2 && gpu >= 0 && gpu < MAX_GPUS)
+            ecc_unc[gpu] = n;
+        else if (sscanf(p, "retired:%d", &gpu) == 1 && gpu >= 0 && gpu < MAX_GPUS)
+            retired_pending[gpu] = 1;
+        else if (sscanf(p, "remapfail:%d", &gpu) == 1 && gpu >= 0 && gpu < MAX_GPUS)
+            remap_failed[gpu] = 1;
+        else if (sscanf(p, "remap:%d", &gpu) == 1 && gpu >= 0 && gpu < MAX_GPUS)
+            remap_pending[gpu] = 1;
+        while (*p && *p != ',') p++;
+        if (*p == ',') p++;
+    }
+}
+
+static void read_memory_file(void) {
+    char buf[512] = "";
+    const char *path = getenv("STUB_NVML_MEMORY_FILE");
+    FILE *f;
+    if (!path) return;
+    if ((f = fopen(path, "r"))) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+    }
+    parse_memory(buf);
+}
 
 static void parse_lost(const char *p) {
     memset(lost, 0, sizeof lost);
@@ -84,6 +128,7 @@ static void parse_env(void) {
     if ((v = getenv("STUB_NVML_NAME"))) name = v;
     if ((v = getenv("STUB_NVML_MEMORY_MB"))) memory_mb = strtoull(v, NULL, 10);
     parse_lost((v = getenv("STUB_NVML_LOST")) ? v : "");
+    parse_memory((v = getenv("STUB_NVML_MEMORY")) ? v : "");
     xid_count = xid_next = 0;
     if ((v = getenv("STUB_NVML_XID"))) {
         const char *p = v;
@@ -211,6 +256,46 @@ int nvmlDeviceGetTemperature(nvmlDevice_t device, int sensor, unsigned int *temp
     if (rc) return rc;
     if (sensor != 0) return NVML_ERROR_NOT_SUPPORTED;
     *temp = (unsigned int)(40 + i);
+    return NVML_SUCCESS;
+}
+
+/* Memory health (ECC, page retirement, row remapping). */
+#define NVML_MEMORY_ERROR_TYPE_UNCORRECTED 1
+#define NVML_VOLATILE_ECC 0
+
+static int memory_check(nvmlDevice_t device, int *index) {
+    int rc = check(device, index);
+    if (rc) return rc;
+    if (getenv("STUB_NVML_NO_ECC")) return NVML_ERROR_NOT_SUPPORTED;
+    read_memory_file();
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, int error_type, int counter_type,
+                                unsigned long long *ecc_count) {
+    int i, rc = memory_check(device, &i);
+    if (rc) return rc;
+    if (!ecc_count) return NVML_ERROR_INVALID_ARGUMENT;
+    *ecc_count = (error_type == NVML_MEMORY_ERROR_TYPE_UNCORRECTED &&
+                  counter_type == NVML_VOLATILE_ECC) ? ecc_unc[i] : 0;
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t device, int *is_pending) {
+    int i, rc = memory_check(device, &i);
+    if (rc) return rc;
+    *is_pending = retired_pending[i];
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetRemappedRows(nvmlDevice_t device, unsigned int *corr, unsigned int *unc,
+                              unsigned int *pending, unsigned int *failure) {
+    int i, rc = memory_check(device, &i);
+    if (rc) return rc;
+    *corr = 0;
+    *unc = (unsigned int)(remap_pending[i] + remap_failed[i]);
+    *pending = (unsigned int)remap_pending[i];
+    *failure = (unsigned int)remap_failed[i];
     return NVML_SUCCESS;
 }
 

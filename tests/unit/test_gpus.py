@@ -16,6 +16,7 @@ import pytest
 
 from gsched.agent import gpus
 from gsched.agent.gpus import FakeBackend, GpuBackend, GpuError, NoGpus, detect, gpu_type
+from gsched.common import xids
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -232,6 +233,46 @@ def test_nvml_gpu_lost_at_runtime_keeps_its_identity(
     assert health(after) == [(True, "")] * 3 + [(False, "nvml: GPU is lost")]
     assert after[3]["uuid"] == before[3]["uuid"] != ""
     assert after[3]["type"] == "a100"
+
+
+def test_nvml_memory_health_ecc_retired_pages_and_row_remapping(
+    stub_libs: dict[str, Path], tmp_path: Path
+) -> None:
+    memory = tmp_path / "memory"
+    out = run_probe(
+        stub_libs["events"],
+        "nvml",
+        f"{memory}=ecc:0:2,retired:1,remap:2,remapfail:3,ecc:3:1",
+        f"{memory}=",  # the operator reset the GPUs: counters and pending flags clear
+        STUB_NVML_COUNT="5",
+        STUB_NVML_MEMORY_FILE=str(memory),
+    )
+    healthy, faulty, reset, _ = out["probes"]
+    assert health(healthy) == [(True, "")] * 5
+    assert health(faulty) == [
+        (False, "ecc: 2 volatile uncorrectable error(s)"),
+        (False, "retired pages pending (reset needed)"),
+        (False, "row remap pending (reset needed)"),
+        # a failed remap outranks the ECC count on the same GPU
+        (False, "row remap failure (uncorrectable memory error could not be repaired)"),
+        (True, ""),
+    ]
+    assert health(reset) == [(True, "")] * 5
+    actions = [xids.action_for(g["health_reason"]) for g in faulty[:4]]
+    assert actions == ["reset_gpu", "reset_gpu", "reset_gpu", "drain_node"]
+    tags = [xids.failure_tag(g["health_reason"]) for g in faulty[:4]]
+    assert tags == ["gpu_ecc", "gpu_retired", "gpu_remap", "gpu_remap"]
+
+
+def test_nvml_memory_queries_not_supported_are_healthy(stub_libs: dict[str, Path]) -> None:
+    out = run_probe(
+        stub_libs["events"],
+        "nvml",
+        STUB_NVML_COUNT="2",
+        STUB_NVML_MEMORY="ecc:0:5,retired:1",
+        STUB_NVML_NO_ECC="1",  # a consumer GPU: no ECC, no page retirement
+    )
+    assert health(out["probes"][0]) == [(True, "")] * 2
 
 
 def test_nvml_without_event_functions(stub_libs: dict[str, Path]) -> None:
