@@ -311,6 +311,15 @@ def _parse_gpus(value: str) -> tuple[str, int]:
     return _gpu_item(parts)
 
 
+def _exit_codes_ok(value: str) -> bool:
+    from gsched.common.exitcodes import parse_exit_codes
+
+    try:
+        return bool(parse_exit_codes(value))
+    except ValueError:
+        return False
+
+
 def _signal_ok(value: str) -> bool:
     """SLURM's ``get_signal_opts``: ``[{R|B|RB|BR}:]SIG[@TIME]``."""
     for prefix in ("RB:", "BR:", "B:", "R:"):
@@ -659,7 +668,7 @@ _OPTIONS: list[_Opt] = [
     _Opt("quiet", "Q", NO, lambda st, v: setattr(st, "quiet", st.quiet + 1), early=True),
     _x("reboot", has_arg=NO),
     _Opt("requeue", "", NO, _flag("requeue", 1), _unset("requeue", 0)),
-    _x("requeue-exit"),
+    _x("requeue-exit", check=_check(_exit_codes_ok, "Invalid --requeue-exit specification")),
     _x("reservation"),
     _x("signal", check=_check(_signal_ok, "Invalid --signal specification")),
     _x("sockets-per-node", check=_int_check("--sockets-per-node")),
@@ -763,6 +772,8 @@ Resources:
 
       --signal=[B:]sig[@time] signal the job (B: the batch shell) before its time limit
       --max-requeue=n         infrastructure requeues allowed (default from config)
+      --requeue-exit=codes    requeue when the script exits with one of these codes
+                              (e.g. 75,99-101; budget max_requeue_exit in config)
 
 Other options (--qos, --account, --constraint, --mail-type, ...) are accepted and
 recorded, not yet acted on. Not supported yet: --array, --dependency, --begin,

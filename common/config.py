@@ -20,6 +20,8 @@ Layout of the file (every key optional)::
     fence_grace = 2.0
     requeue_delay = 0.0
     max_requeue = 5
+    requeue_exit = ""                     # exit codes that requeue (RequeueExit), e.g. "75,99-101"
+    max_requeue_exit = 3                  # budget for those requeues, per job
     return_to_service = 1
     gpu_drain_share = 0.5
     backfill_depth = 100                  # EASY backfill: reservations for the first N blocked jobs
@@ -98,6 +100,8 @@ class ControllerConfig(NamedTuple):
     fence_grace: float = 2.0  # SIGTERM -> SIGKILL when fencing
     requeue_delay: float = 0.0  # seconds a requeued job waits before it may start again
     max_requeue: int = 5  # infrastructure requeues per job before it ends NODE_FAIL
+    requeue_exit: str = ""  # exit codes that requeue a job by default, e.g. "1,3,10-12"
+    max_requeue_exit: int = 3  # requeues per job for an exit code (separate budget)
     return_to_service: int = 1  # 0: a DOWN node stays DOWN until RESUME; 1: back when healthy
     gpu_drain_share: float = 0.5  # drain a node when this share of its GPUs is faulty
     backfill_depth: int = 100  # blocked jobs that get a reservation per pass (0 = no backfill)
@@ -221,6 +225,13 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
         parts.append(part)
     if raw:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(raw))}")
+    if ctl.requeue_exit:
+        from gsched.common.exitcodes import parse_exit_codes
+
+        try:
+            parse_exit_codes(ctl.requeue_exit)
+        except ValueError as exc:
+            raise ConfigError(f"[controller] requeue_exit: {exc}") from exc
     env_addr = os.environ.get("GSCHED_CONTROLLER")
     if env_addr:
         ctl = ctl._replace(address=env_addr)

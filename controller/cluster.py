@@ -110,6 +110,8 @@ class Cluster:
         suspect_after: float = 4.0,
         requeue_delay: float = 0.0,
         max_requeue: int = 5,
+        requeue_exit: tuple[int, ...] = (),
+        max_requeue_exit: int = 3,
         return_to_service: int = 1,
         gpu_drain_share: float = 0.5,
         backfill: BackfillConfig | None = None,
@@ -127,6 +129,8 @@ class Cluster:
         self.suspect_after = min(suspect_after, node_timeout)
         self.requeue_delay = requeue_delay
         self.max_requeue = max_requeue
+        self.requeue_exit = requeue_exit
+        self.max_requeue_exit = max_requeue_exit
         self.return_to_service = return_to_service
         self.gpu_drain_share = gpu_drain_share
         self.backfill = backfill or BackfillConfig()
@@ -525,6 +529,17 @@ class Cluster:
             # infrastructure failure, not the application's
             orders.extend(self._infra_failure(job, name, "node_lost", now,
                                               f"node {name} fenced the job (lost contact)"))
+        elif job.state == S.RUNNING and name == job.batch_host and self._requeue_on_exit(
+            job, exit_code, signal, reason
+        ):
+            job.last_failure = f"exit_{exit_code}"
+            job.exit_requeues += 1
+            logger.warning("job %d attempt %d exited %d: --requeue-exit, requeueing (%d/%d)",
+                           job_id, attempt, exit_code, job.exit_requeues, self.max_requeue_exit)
+            self._move(job, S.REQUEUED, now, f"exit code {exit_code} is in --requeue-exit")
+            job.final_state = str(S.PENDING)
+            orders.extend(KillOrder(n, job_id, attempt, "requeued")
+                          for n in job.pending_nodes if n != name)
         elif job.state == S.RUNNING and name == job.batch_host:
             job.exit_code, job.exit_signal = exit_code, signal
             final = _final_state(exit_code, signal, reason)
@@ -542,6 +557,24 @@ class Cluster:
                 job.final_state = S.TIMEOUT
         orders.extend(self._part_ended(job, name, now))
         return orders
+
+    def _requeue_on_exit(self, job: Job, exit_code: int, signal: int, reason: str) -> bool:
+        """Whether the batch script's exit asks for a requeue (``--requeue-exit``).
+
+        Only a plain exit with a listed code counts (not a signal, a time limit or a
+        cancel), and only while the job's own budget, ``max_requeue_exit``, lasts; it is
+        separate from the infrastructure requeue budget.
+        """
+        codes = job.request.requeue_exit
+        if codes is None:
+            codes = self.requeue_exit
+        if signal or reason or exit_code not in codes:
+            return False
+        if job.exit_requeues >= self.max_requeue_exit:
+            logger.warning("job %d exited %d: --requeue-exit budget (%d) spent, not requeued",
+                           job.job_id, exit_code, self.max_requeue_exit)
+            return False
+        return True
 
     # ------------------------------------------------------------ scheduling
     def schedule(self, now: float) -> list[Order]:
@@ -634,7 +667,7 @@ class Cluster:
             orders = self._stop(job, S.NODE_FAIL, "node_fail", now)
             job.reason = "NodeDown"
             return orders
-        if job.attempt >= limit:
+        if job.attempt - job.exit_requeues >= limit:
             logger.warning("job %d: %s; requeue limit %d reached: NODE_FAIL",
                            job.job_id, why, limit)
             orders = self._stop(job, S.NODE_FAIL, "node_fail", now)

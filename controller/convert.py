@@ -74,7 +74,19 @@ def request_from_spec(spec: pb.JobSpec) -> Request:
         time_limit=spec.time_limit,
         requeue=spec.requeue != 2,
         max_requeue=_int(spec.extra.get("max-requeue", ""), -1),
+        requeue_exit=_exit_codes(spec.extra.get("requeue-exit")),
     )
+
+
+def _exit_codes(value: str | None) -> tuple[int, ...] | None:
+    from gsched.common.exitcodes import parse_exit_codes
+
+    if value is None:
+        return None
+    try:
+        return parse_exit_codes(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"Invalid --requeue-exit specification: {exc}") from exc
 
 
 def _int(value: str, default: int) -> int:

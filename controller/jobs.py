@@ -75,6 +75,7 @@ class Request:
     requeue: bool = True
     max_requeue: int = -1  # infrastructure requeues allowed; -1 = the cluster default
     avoid: tuple[str, ...] = ()  # nodes that failed this job: placed elsewhere when possible
+    requeue_exit: tuple[int, ...] | None = None  # exit codes that requeue; None = cluster default
 
     def to_dict(self) -> dict[str, Any]:
         # not dataclasses.asdict: that deep-copies and is the hot spot of a submit burst
@@ -85,6 +86,8 @@ class Request:
         raw = dict(raw)
         for key in ("partitions", "nodelist", "exclude", "avoid"):
             raw[key] = tuple(raw.get(key, ()))
+        if raw.get("requeue_exit") is not None:
+            raw["requeue_exit"] = tuple(raw["requeue_exit"])
         return cls(**raw)
 
 
@@ -127,6 +130,7 @@ class Job:
     comment: str = ""
     last_failure: str = ""  # why the previous attempt ended: node_lost, gpu_xid_79, ...
     eligible_time: float = 0.0  # a requeued job may not start before this
+    exit_requeues: int = 0  # requeues for a --requeue-exit code (their own budget)
     # one entry per start: {"attempt", "nodes", "start", "end", "ended"}
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     rev: int = 0  # bumped on every change (not stored): keys caches of derived views

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gsched.common.config import Config
+from gsched.common.exitcodes import parse_exit_codes
 from gsched.controller import convert
 from gsched.controller.backfill import BackfillConfig
 from gsched.controller.cluster import (
@@ -105,6 +106,8 @@ class Controller:
             suspect_after=cfg.controller.suspect_after,
             requeue_delay=cfg.controller.requeue_delay,
             max_requeue=cfg.controller.max_requeue,
+            requeue_exit=parse_exit_codes(cfg.controller.requeue_exit),
+            max_requeue_exit=cfg.controller.max_requeue_exit,
             return_to_service=cfg.controller.return_to_service,
             gpu_drain_share=cfg.controller.gpu_drain_share,
             backfill=BackfillConfig(

@@ -171,3 +171,25 @@ def test_requeuehold(local_cluster: LocalCluster) -> None:
     assert c.run("gcancel", str(job_id)).rc == 0
     assert c.wait_state(job_id, "CANCELLED")
     assert Path(c.workdir / f"progress-{job_id}").exists()
+
+
+def test_requeue_exit_restarts_with_the_reason_then_completes(local_cluster: LocalCluster) -> None:
+    c = local_cluster
+    script = c.workdir / "retry.sh"
+    script.write_text(
+        "#!/bin/bash\n"
+        "#SBATCH -o retry.out --open-mode=append --requeue-exit=75,99\n"
+        'echo "attempt=$SLURM_RESTART_COUNT last=${GSCHED_LAST_FAILURE:-none}"\n'
+        '[ "$SLURM_RESTART_COUNT" -lt 2 ] && exit 75\n'
+        "exit 0\n"
+    )
+    job_id = c.submit(str(script))
+    assert c.wait_state(job_id, {"COMPLETED", "FAILED"}, timeout=40) == "COMPLETED"
+    assert (c.workdir / "retry.out").read_text().splitlines() == [
+        "attempt=0 last=none", "attempt=1 last=exit_75", "attempt=2 last=exit_75",
+    ]
+    dup = c.run("gacct", "-D", "-j", str(job_id), "-P", "-n", "-o", "State,Restarts")
+    assert dup.out.splitlines() == ["REQUEUED|0", "REQUEUED|1", "COMPLETED|2"], dup.out
+    # a bad list is refused at submit, as sbatch refuses a bad option value
+    bad = c.run("gsub", "--requeue-exit=x", "--wrap", "true")
+    assert bad.rc != 0 and "Invalid --requeue-exit specification" in bad.err

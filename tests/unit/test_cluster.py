@@ -291,3 +291,65 @@ def test_backfill_reserves_for_the_big_job_and_fills_only_what_fits_before(clust
     assert cluster.reservations[big.job_id].start_time == 100.0
     assert short_small.job_id in started  # ends (60) before the reservation (100)
     assert long_small.job_id not in started and long_small.reason == "Priority"
+
+
+# ---------------------------------------------------------------- --requeue-exit
+
+
+def test_requeue_exit_code_requeues_whole_job_with_its_own_budget() -> None:
+    c = Cluster([Partition("main", all_nodes=True, default=True)], "main",
+                max_requeue=1, max_requeue_exit=2)
+    add_node(c, "node1")
+    add_node(c, "node2")
+    job = c.submit(make_job(nodes=2, requeue_exit=(3, 75)), 0.0)
+    for attempt in range(2):
+        c.schedule(float(attempt * 10))
+        assert job.state == JobState.RUNNING and job.attempt == attempt
+        orders = c.job_exited(job.batch_host, job.job_id, attempt, 75, 0, "", attempt * 10 + 1.0)
+        other = [n for n in job.pending_nodes]
+        assert orders[1:] == [KillOrder(other[0], job.job_id, attempt, "requeued")]
+        assert job.state == JobState.REQUEUED
+        c.job_exited(other[0], job.job_id, attempt, 0, 15, "killed", attempt * 10 + 2.0)
+        assert job.state == JobState.PENDING and job.last_failure == "exit_75"
+        assert job.attempts[-1]["ended"] == "exit_75"
+        c.validate()
+    assert job.exit_requeues == 2
+    # the infrastructure budget is untouched by exit requeues: one node loss still requeues
+    c.schedule(30.0)
+    c.tick(30.0 + c.node_timeout + 1)  # both nodes silent past the timeout
+    assert job.state == JobState.PENDING and job.last_failure == "node_lost"
+    for n in ("node1", "node2"):
+        add_node(c, n, now=50.0)
+    c.schedule(50.0)
+    # the exit budget is spent: the next listed exit code ends the job FAILED
+    c.job_exited(job.batch_host, job.job_id, job.attempt, 3, 0, "", 51.0)
+    rest = list(job.pending_nodes)
+    for n in rest:
+        c.job_exited(n, job.job_id, job.attempt, 0, 15, "killed", 52.0)
+    assert (job.state, job.exit_code) == (JobState.FAILED, 3)
+    c.validate()
+
+
+def test_requeue_exit_ignores_other_codes_signals_and_timeouts(cluster: Cluster) -> None:
+    for code, sig, reason, final in [(1, 0, "", JobState.FAILED),
+                                     (0, 9, "", JobState.FAILED),
+                                     (3, 0, "timeout", JobState.TIMEOUT)]:
+        job = cluster.submit(make_job(requeue_exit=(3,)), 0.0)
+        cluster.schedule(0.0)
+        cluster.job_exited(job.batch_host, job.job_id, 0, code, sig, reason, 1.0)
+        assert job.state == final and job.exit_requeues == 0
+
+
+def test_cluster_default_requeue_exit_and_job_override() -> None:
+    c = Cluster([Partition("main", all_nodes=True, default=True)], "main", requeue_exit=(99,))
+    add_node(c, "node1")
+    default = c.submit(make_job(), 0.0)
+    c.schedule(0.0)
+    c.job_exited("node1", default.job_id, 0, 99, 0, "", 1.0)
+    assert default.state == JobState.PENDING and default.last_failure == "exit_99"
+    c.schedule(2.0)
+    c.job_exited("node1", default.job_id, 1, 0, 0, "", 3.0)
+    own = c.submit(make_job(requeue_exit=()), 4.0)  # the job asked for no exit requeue
+    c.schedule(4.0)
+    c.job_exited("node1", own.job_id, 0, 99, 0, "", 5.0)
+    assert own.state == JobState.FAILED
