@@ -399,6 +399,8 @@ def show_node(
     lines.append(f"LastBusyTime={format_time(now if busy else node.registered_time)}")
     lines.append(f"CfgTRES={_node_cfg_tres(node)}")
     lines.append(f"AllocTRES={_node_alloc_tres(node)}")
+    if node.failure_score:  # gsched's own: job-ending failures here lately (auto-drain)
+        lines.append(f"FailureScore={node.failure_score}")
     lines.append("CapWatts=n/a")
     lines.append("CurrentWatts=0 AveWatts=0")
     lines.append("ExtSensorsJoules=n/s ExtSensorsWatts=0 ExtSensorsTemp=n/s")

@@ -24,6 +24,8 @@ Layout of the file (every key optional)::
     max_requeue_exit = 3                  # budget for those requeues, per job
     return_to_service = 1
     gpu_drain_share = 0.5
+    failure_drain_count = 3               # drain a node whose failures ended jobs this often ...
+    failure_window = 3600.0               # ... within this window (0 count = never)
     backfill_depth = 100                  # EASY backfill: reservations for the first N blocked jobs
     backfill_window = 86400.0
     accept_unknown_nodes = true           # agents not named by any partition may register (they join partitions with nodes = "ALL")
@@ -104,6 +106,8 @@ class ControllerConfig(NamedTuple):
     max_requeue_exit: int = 3  # requeues per job for an exit code (separate budget)
     return_to_service: int = 1  # 0: a DOWN node stays DOWN until RESUME; 1: back when healthy
     gpu_drain_share: float = 0.5  # drain a node when this share of its GPUs is faulty
+    failure_drain_count: int = 3  # drain a node after this many job-ending failures (0 = never)
+    failure_window: float = 3600.0  # ... within this many seconds
     backfill_depth: int = 100  # blocked jobs that get a reservation per pass (0 = no backfill)
     backfill_window: float = 86400.0  # no reservations further ahead than this (seconds)
     accept_unknown_nodes: bool = True

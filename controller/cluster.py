@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from gsched.controller import health
 from gsched.controller.backfill import (
     BackfillConfig,
     Reservation,
@@ -114,6 +115,8 @@ class Cluster:
         max_requeue_exit: int = 3,
         return_to_service: int = 1,
         gpu_drain_share: float = 0.5,
+        failure_drain_count: int = 3,
+        failure_window: float = 3600.0,
         backfill: BackfillConfig | None = None,
         finished_keep: float = 300.0,
         path_resolver: Callable[[Job], tuple[str, str]] | None = None,
@@ -133,6 +136,8 @@ class Cluster:
         self.max_requeue_exit = max_requeue_exit
         self.return_to_service = return_to_service
         self.gpu_drain_share = gpu_drain_share
+        self.failure_drain_count = failure_drain_count
+        self.failure_window = failure_window
         self.backfill = backfill or BackfillConfig()
         # pending job -> where and when the backfill pass plans to start it
         self.reservations: dict[int, Reservation] = {}
@@ -352,6 +357,7 @@ class Cluster:
             elif state in ("RESUME", "UNDRAIN", "IDLE"):
                 node.drain, node.reason, node.down_reason = False, "", ""
                 node.reason_time, node.reason_user = 0.0, ""
+                node.failures = []  # repaired: its failure score starts again
             elif state == "DOWN":
                 node.drain, node.reason = True, reason
                 node.reason_time, node.reason_user = now, caller.user
@@ -662,6 +668,7 @@ class Cluster:
         """A running job lost a node or a GPU: requeue it whole, or end it NODE_FAIL."""
         limit = job.request.max_requeue if job.request.max_requeue >= 0 else self.max_requeue
         job.last_failure = tag
+        self._failure_incident(node, tag, job.job_id, why, now)
         if not job.request.requeue:
             logger.warning("job %d: %s; --no-requeue: NODE_FAIL", job.job_id, why)
             orders = self._stop(job, S.NODE_FAIL, "node_fail", now)
@@ -678,6 +685,23 @@ class Cluster:
         if node not in job.request.avoid:
             job.request = dataclasses.replace(job.request, avoid=(*job.request.avoid, node))
         return orders
+
+    def _failure_incident(self, name: str, tag: str, job_id: int, why: str, now: float) -> None:
+        """Score an infrastructure failure against node ``name``; drain it when it repeats."""
+        node = self.nodes.get(name)
+        if node is None or self.failure_drain_count <= 0:
+            return
+        health.prune(node.failures, now, self.failure_window)
+        health.record(node.failures, now, tag, job_id, why)
+        self.dirty_nodes.add(name)
+        if node.drain or health.score(node.failures, now, self.failure_window) < (
+            self.failure_drain_count
+        ):
+            return
+        node.drain = True
+        node.reason = health.drain_reason(node.failures, now, self.failure_window)
+        node.reason_time, node.reason_user = now, "gsched"
+        logger.warning("node %s drained after repeated job failures: %s", name, node.reason)
 
     def _part_ended(self, job: Job, name: str, now: float) -> list[Order]:
         if name in job.pending_nodes:

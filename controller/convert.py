@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import Any
 
+from gsched.controller import health
 from gsched.controller.cluster import Cluster
 from gsched.controller.errors import InvalidRequest
 from gsched.controller.jobs import Job, Request
@@ -233,4 +235,5 @@ def node_info(node: Node, cluster: Cluster) -> pb.NodeInfo:
         reason_time=node.reason_time,
         reason_user=node.reason_user,
         connected=node.connected and not node.suspect,
+        failure_score=health.score(node.failures, time.time(), cluster.failure_window),
     )

@@ -44,6 +44,8 @@ class Node:
     last_seen: float = 0.0
     registered_time: float = 0.0
     info: dict[str, Any] = dataclasses.field(default_factory=dict)  # hostname, address, ...
+    # infrastructure failures that ended jobs here: [time, tag, [job ids], detail]
+    failures: list[list[Any]] = dataclasses.field(default_factory=list)
     # allocations: job id -> (cpus, mem_mb, gpu indices)
     jobs: dict[int, tuple[int, int, tuple[int, ...]]] = dataclasses.field(default_factory=dict)
 

@@ -110,6 +110,8 @@ class Controller:
             max_requeue_exit=cfg.controller.max_requeue_exit,
             return_to_service=cfg.controller.return_to_service,
             gpu_drain_share=cfg.controller.gpu_drain_share,
+            failure_drain_count=cfg.controller.failure_drain_count,
+            failure_window=cfg.controller.failure_window,
             backfill=BackfillConfig(
                 depth=cfg.controller.backfill_depth, window=cfg.controller.backfill_window
             ),

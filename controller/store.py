@@ -78,6 +78,7 @@ nodes_t = sa.Table(
     sa.Column("reason_time", sa.Float, nullable=False),
     sa.Column("reason_user", sa.String(64), nullable=False),
     sa.Column("info", sa.Text, nullable=False),
+    sa.Column("failures", sa.Text, nullable=False),  # JSON list of incidents (controller/health)
 )
 
 meta_t = sa.Table(
@@ -175,6 +176,7 @@ def node_to_row(node: Node) -> dict[str, Any]:
         "reason_time": node.reason_time,
         "reason_user": node.reason_user,
         "info": json.dumps(node.info),
+        "failures": json.dumps(node.failures),
     }
 
 
@@ -250,6 +252,7 @@ class Store:
                 node.reason, node.reason_time = m["reason"], m["reason_time"]
                 node.reason_user = m["reason_user"]
                 node.info = json.loads(m["info"])
+                node.failures = json.loads(m["failures"] or "[]")
                 # Agents reconnect after a controller restart; until they do the node
                 # is up-but-unconnected and gets node_timeout's grace (set by main).
                 node.up = m["up"]
