@@ -66,7 +66,8 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from gsched.agent.forkserver import CLAIM
-from gsched.agent.wrap import FORWARDED, write_json_atomic
+from gsched.agent.wrap import FORWARDED, WARN_SIGNAL, write_json_atomic
+from gsched.common.signalspec import parse_signal_option
 
 if TYPE_CHECKING:
     from gsched.protos import gsched_pb2
@@ -157,24 +158,6 @@ _INHERITED_JOB_VARS = (
     "ROCR_VISIBLE_DEVICES",
     "ZE_AFFINITY_MASK",
 )
-
-
-def parse_signal_option(value: str) -> dict[str, Any] | None:
-    """``--signal=[{R|B}:]SIG[@SECONDS]`` -> {"signal", "before", "batch_only"}, or None.
-
-    SLURM's default lead time is 60 seconds; ``B:`` signals only the batch shell.
-    """
-    if not value:
-        return None
-    flags, _, rest = value.rpartition(":") if ":" in value else ("", "", value)
-    name, _, when = rest.partition("@")
-    name = name.upper().removeprefix("SIG")
-    try:
-        signum = int(name) if name.isdigit() else int(getattr(_signal, f"SIG{name}"))
-        before = int(when) if when else 60
-    except (AttributeError, ValueError):
-        return None
-    return {"signal": signum, "before": before, "batch_only": "B" in flags.upper()}
 
 
 def build_environment(
@@ -1099,6 +1082,17 @@ class Launcher:
         except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
             return False
         return True
+
+    def warn(self, job_id: int, attempt: int) -> bool:
+        """Have the wrapper deliver the job's own ``--signal`` now (before a forced stop).
+
+        Returns:
+            True if the wrapper was signalled.
+        """
+        att = self._attempts.get((job_id, attempt))
+        if att is None or att.placeholder:
+            return False
+        return self._signal_wrapper(att, WARN_SIGNAL)
 
     def ack(self, job_id: int, attempt: int) -> None:
         """The controller has the attempt's exit: stop re-reporting it."""

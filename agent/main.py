@@ -278,7 +278,10 @@ class Agent:
                 self._kill(msg.kill)
             elif kind == "signal":
                 s = msg.signal
-                self.launcher.signal(s.ref.job_id, s.ref.attempt, s.signal, s.batch_only)
+                if s.job_warning:
+                    self.launcher.warn(s.ref.job_id, s.ref.attempt)
+                else:
+                    self.launcher.signal(s.ref.job_id, s.ref.attempt, s.signal, s.batch_only)
             elif kind == "step_launch":
                 await self.steps.launch(msg.step_launch)
             elif kind == "step_kill":

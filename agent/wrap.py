@@ -72,6 +72,9 @@ FORWARDED = (
     signal.SIGTTIN,
     signal.SIGTTOU,
 )
+# From the agent: deliver the job's --signal now, ahead of a stop the controller
+# ordered (a GPU fault that allows a checkpoint, a preemption), as before a time limit.
+WARN_SIGNAL = signal.SIGRTMIN + 3
 _PR_SET_CHILD_SUBREAPER = 36
 _CANCEL_NOTES = {
     "timeout": " DUE TO TIME LIMIT",
@@ -234,7 +237,7 @@ class Wrapper:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-        for sig in (*FORWARDED, signal.SIGTERM, signal.SIGCHLD):
+        for sig in (*FORWARDED, signal.SIGTERM, signal.SIGCHLD, WARN_SIGNAL):
             signal.signal(sig, _on_signal)
         self.subreaper = _set_subreaper()
         self.pid_info = info
@@ -425,6 +428,11 @@ class Wrapper:
         while _pending:
             sig = _pending.pop(0)
             if sig == signal.SIGCHLD:
+                continue
+            if sig == WARN_SIGNAL:
+                warn = self.launch.get("signal")
+                if warn and self.status is None and not self.cancelling:
+                    self.send_warning(int(warn["signal"]), bool(warn.get("batch_only")))
                 continue
             if sig == signal.SIGTERM:
                 if not self.cancelling:

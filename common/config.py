@@ -26,6 +26,7 @@ Layout of the file (every key optional)::
     gpu_drain_share = 0.5
     failure_drain_count = 3               # drain a node whose failures ended jobs this often ...
     failure_window = 3600.0               # ... within this window (0 count = never)
+    max_stop_warning = 300.0              # --signal lead time honoured before a forced requeue
     backfill_depth = 100                  # EASY backfill: reservations for the first N blocked jobs
     backfill_window = 86400.0
     accept_unknown_nodes = true           # agents not named by any partition may register (they join partitions with nodes = "ALL")
@@ -108,6 +109,7 @@ class ControllerConfig(NamedTuple):
     gpu_drain_share: float = 0.5  # drain a node when this share of its GPUs is faulty
     failure_drain_count: int = 3  # drain a node after this many job-ending failures (0 = never)
     failure_window: float = 3600.0  # ... within this many seconds
+    max_stop_warning: float = 300.0  # longest --signal lead time honoured before a forced stop
     backfill_depth: int = 100  # blocked jobs that get a reservation per pass (0 = no backfill)
     backfill_window: float = 86400.0  # no reservations further ahead than this (seconds)
     accept_unknown_nodes: bool = True

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["XIDS", "action_for", "xid_of"]
+__all__ = ["XIDS", "action_for", "allows_checkpoint", "failure_tag", "xid_of"]
 
 XIDS: dict[int, tuple[str, str]] = {
     48: ("double-bit ECC error", "reset_gpu"),
@@ -57,6 +57,21 @@ def action_for(reason: str) -> str:
         if key in low:
             return action
     return "reset_gpu"
+
+
+# Faults after which the application may still save its state: the job gets its
+# --signal and time to checkpoint before it is requeued (the others requeue at once).
+_CHECKPOINT_OK_XIDS = frozenset({63, 92})  # a page retired / high *corrected* ECC rate
+_CHECKPOINT_OK_OTHER = ("temperature",)
+
+
+def allows_checkpoint(reason: str) -> bool:
+    """Whether a job on a GPU with this fault may be warned and left to checkpoint."""
+    xid = xid_of(reason)
+    if xid is not None:
+        return xid in _CHECKPOINT_OK_XIDS
+    low = reason.lower()
+    return any(key in low for key in _CHECKPOINT_OK_OTHER)
 
 
 def failure_tag(reason: str) -> str:

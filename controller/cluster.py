@@ -76,6 +76,7 @@ class SignalOrder:
     attempt: int
     signal: int
     batch_only: bool
+    job_warning: bool = False  # deliver the job's own --signal (signal/batch_only unused)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +118,7 @@ class Cluster:
         gpu_drain_share: float = 0.5,
         failure_drain_count: int = 3,
         failure_window: float = 3600.0,
+        max_stop_warning: float = 300.0,
         backfill: BackfillConfig | None = None,
         finished_keep: float = 300.0,
         path_resolver: Callable[[Job], tuple[str, str]] | None = None,
@@ -138,6 +140,8 @@ class Cluster:
         self.gpu_drain_share = gpu_drain_share
         self.failure_drain_count = failure_drain_count
         self.failure_window = failure_window
+        self.max_stop_warning = max_stop_warning
+        self.stopping: set[int] = set()  # jobs warned with their --signal, stop pending
         self.backfill = backfill or BackfillConfig()
         # pending job -> where and when the backfill pass plans to start it
         self.reservations: dict[int, Reservation] = {}
@@ -183,6 +187,7 @@ class Cluster:
     def reindex(self) -> None:
         """Rebuild derived indexes after loading jobs from the store."""
         self.pending_ids = {j.job_id for j in self.jobs.values() if j.state == S.PENDING}
+        self.stopping = {j.job_id for j in self.jobs.values() if j.stop}
         self.need_schedule = True
 
     def pending_order(self) -> list[Job]:
@@ -440,7 +445,7 @@ class Cluster:
 
     def _gpu_faults(self, node: Node, faulty: list[Gpu], now: float) -> list[Order]:
         """GPUs turned unhealthy: requeue the jobs on them; drain when needed."""
-        from gsched.common.xids import action_for, failure_tag
+        from gsched.common.xids import action_for, allows_checkpoint, failure_tag
 
         orders: list[Order] = []
         evidence = ", ".join(f"gpu{g.index}: {g.reason or 'unhealthy'}" for g in faulty)
@@ -451,9 +456,10 @@ class Cluster:
             if job is None or job.state != S.RUNNING or not bad & set(gpus):
                 continue
             hit = next(g for g in faulty if g.index in bad & set(gpus))
+            stop = self.warned_requeue if allows_checkpoint(hit.reason) else self._infra_failure
             orders.extend(
-                self._infra_failure(job, node.name, failure_tag(hit.reason), now,
-                                    f"GPU {hit.index} on {node.name}: {hit.reason}")
+                stop(job, node.name, failure_tag(hit.reason), now,
+                     f"GPU {hit.index} on {node.name}: {hit.reason}")
             )
         actions = {action_for(g.reason) for g in faulty}
         unhealthy = sum(1 for g in node.gpus if not g.healthy)
@@ -493,6 +499,15 @@ class Cluster:
                 self.dirty_nodes.add(node.name)
                 orders.extend(self._node_failed(node, now, f"node {node.name} not responding"))
                 self.need_schedule = True
+        for job_id in list(self.stopping):
+            job = self.jobs.get(job_id)
+            if job is None or job.state != S.RUNNING or not job.stop:
+                self.stopping.discard(job_id)
+                if job is not None and job.stop:
+                    job.stop = {}
+                    self._dirty(job)
+            elif job.stop["at"] <= now:
+                orders.extend(self._stop_after_warning(job, now, "its --signal time is up"))
         if any(
             j.state == S.PENDING and j.eligible_time and j.eligible_time <= now
             and j.reason == "BeginTime"
@@ -535,6 +550,9 @@ class Cluster:
             # infrastructure failure, not the application's
             orders.extend(self._infra_failure(job, name, "node_lost", now,
                                               f"node {name} fenced the job (lost contact)"))
+        elif job.state == S.RUNNING and name == job.batch_host and job.stop:
+            # it ended after the warning we sent: the stop we announced, not its result
+            orders.extend(self._stop_after_warning(job, now, f"it exited ({exit_code})"))
         elif job.state == S.RUNNING and name == job.batch_host and self._requeue_on_exit(
             job, exit_code, signal, reason
         ):
@@ -563,6 +581,34 @@ class Cluster:
                 job.final_state = S.TIMEOUT
         orders.extend(self._part_ended(job, name, now))
         return orders
+
+    def warned_requeue(self, job: Job, node: str, tag: str, now: float, why: str) -> list[Order]:
+        """Requeue a running job whole, but deliver its ``--signal`` first.
+
+        For stops that leave time to checkpoint (a GPU running hot, a fault the
+        application survives; preemption). The job's batch host gets its --signal now
+        (``B:`` to the batch shell, else to its steps, as before a time limit); the job
+        is requeued ``min(lead time, max_stop_warning)`` seconds later, or as soon as
+        its script exits. A job without ``--signal`` is requeued at once (SIGTERM, then
+        SIGKILL after kill_wait, as for any requeue).
+        """
+        grace = min(float(job.request.warn_before), self.max_stop_warning)
+        if job.state != S.RUNNING or grace <= 0:
+            return self._infra_failure(job, node, tag, now, why)
+        if job.stop:
+            return []  # already warned: the earlier deadline stands
+        job.stop = {"at": now + grace, "node": node, "tag": tag, "why": why}
+        self.stopping.add(job.job_id)
+        self._dirty(job)
+        logger.warning("job %d attempt %d: %s; --signal sent, requeue in %.0fs (%s)",
+                       job.job_id, job.attempt, why, grace, tag)
+        return [SignalOrder(job.batch_host, job.job_id, job.attempt, 0, False, job_warning=True)]
+
+    def _stop_after_warning(self, job: Job, now: float, how: str) -> list[Order]:
+        stop, job.stop = job.stop, {}
+        self.stopping.discard(job.job_id)
+        return self._infra_failure(job, stop["node"], stop["tag"], now,
+                                   f"{stop['why']}; warned, {how}")
 
     def _requeue_on_exit(self, job: Job, exit_code: int, signal: int, reason: str) -> bool:
         """Whether the batch script's exit asks for a requeue (``--requeue-exit``).
@@ -742,6 +788,7 @@ class Cluster:
 
     @staticmethod
     def _attempt_ended(job: Job, now: float, how: str) -> None:
+        job.stop = {}
         for a in reversed(job.attempts):
             if a["attempt"] == job.attempt and not a["end"]:
                 a["end"], a["ended"] = now, how

@@ -77,7 +77,15 @@ def request_from_spec(spec: pb.JobSpec) -> Request:
         requeue=spec.requeue != 2,
         max_requeue=_int(spec.extra.get("max-requeue", ""), -1),
         requeue_exit=_exit_codes(spec.extra.get("requeue-exit")),
+        warn_before=_warn_before(spec.extra.get("signal", "")),
     )
+
+
+def _warn_before(value: str) -> int:
+    from gsched.common.signalspec import parse_signal_option
+
+    parsed = parse_signal_option(value)
+    return max(1, int(parsed["before"])) if parsed else 0
 
 
 def _exit_codes(value: str | None) -> tuple[int, ...] | None:

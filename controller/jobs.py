@@ -76,6 +76,7 @@ class Request:
     max_requeue: int = -1  # infrastructure requeues allowed; -1 = the cluster default
     avoid: tuple[str, ...] = ()  # nodes that failed this job: placed elsewhere when possible
     requeue_exit: tuple[int, ...] | None = None  # exit codes that requeue; None = cluster default
+    warn_before: int = 0  # --signal's lead time in seconds (0: no --signal)
 
     def to_dict(self) -> dict[str, Any]:
         # not dataclasses.asdict: that deep-copies and is the hot spot of a submit burst
@@ -131,6 +132,8 @@ class Job:
     last_failure: str = ""  # why the previous attempt ended: node_lost, gpu_xid_79, ...
     eligible_time: float = 0.0  # a requeued job may not start before this
     exit_requeues: int = 0  # requeues for a --requeue-exit code (their own budget)
+    # a stop announced with the job's --signal: {"at", "node", "tag", "why"}; {} = none
+    stop: dict[str, Any] = dataclasses.field(default_factory=dict)
     # one entry per start: {"attempt", "nodes", "start", "end", "ended"}
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     rev: int = 0  # bumped on every change (not stored): keys caches of derived views

@@ -112,6 +112,7 @@ class Controller:
             gpu_drain_share=cfg.controller.gpu_drain_share,
             failure_drain_count=cfg.controller.failure_drain_count,
             failure_window=cfg.controller.failure_window,
+            max_stop_warning=cfg.controller.max_stop_warning,
             backfill=BackfillConfig(
                 depth=cfg.controller.backfill_depth, window=cfg.controller.backfill_window
             ),
@@ -268,7 +269,8 @@ class Controller:
             return pb.ControllerMessage(kill=pb.KillJob(ref=ref, reason=order.reason))
         if isinstance(order, SignalOrder):
             return pb.ControllerMessage(
-                signal=pb.SignalJob(ref=ref, signal=order.signal, batch_only=order.batch_only)
+                signal=pb.SignalJob(ref=ref, signal=order.signal, batch_only=order.batch_only,
+                                    job_warning=order.job_warning)
             )
         assert isinstance(order, LaunchOrder)
         job = self.cluster.jobs.get(order.job_id)

@@ -56,6 +56,7 @@ jobs_t = sa.Table(
     sa.Column("last_failure", sa.String(64), nullable=False),
     sa.Column("eligible_time", sa.Float, nullable=False),
     sa.Column("exit_requeues", sa.Integer, nullable=False),
+    sa.Column("stop", sa.Text, nullable=False),  # JSON: a stop announced with --signal
     sa.Column("attempts", sa.Text, nullable=False),  # JSON list
     sa.Column("request", sa.Text, nullable=False),  # JSON of Request
     sa.Column("alloc", sa.Text, nullable=False),  # JSON, allocation order kept
@@ -117,6 +118,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "last_failure": job.last_failure,
         "eligible_time": job.eligible_time,
         "exit_requeues": job.exit_requeues,
+        "stop": json.dumps(job.stop) if job.stop else "",
         "attempts": json.dumps(job.attempts),
         "request": json.dumps(job.request.to_dict()),
         "alloc": json.dumps(list(job.alloc.items())),
@@ -156,6 +158,7 @@ def row_to_job(row: Any) -> Job:
         last_failure=m["last_failure"],
         eligible_time=m["eligible_time"],
         exit_requeues=m["exit_requeues"],
+        stop=json.loads(m["stop"]) if m["stop"] else {},
         attempts=json.loads(m["attempts"]),
         alloc=dict((k, v) for k, v in json.loads(m["alloc"])),
         pending_nodes=list(json.loads(m["pending_nodes"])),

@@ -716,14 +716,16 @@ class Launch(_message.Message):
     def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., node_index: _Optional[int] = ..., partition: _Optional[str] = ..., time_limit: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., cluster_name: _Optional[str] = ..., ntasks: _Optional[int] = ..., submit_time: _Optional[float] = ..., kill_wait: _Optional[int] = ..., node_addresses: _Optional[_Mapping[str, str]] = ..., controller_address: _Optional[str] = ..., batch: _Optional[bool] = ..., last_failure: _Optional[str] = ...) -> None: ...
 
 class SignalJob(_message.Message):
-    __slots__ = ("ref", "signal", "batch_only")
+    __slots__ = ("ref", "signal", "batch_only", "job_warning")
     REF_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     BATCH_ONLY_FIELD_NUMBER: _ClassVar[int]
+    JOB_WARNING_FIELD_NUMBER: _ClassVar[int]
     ref: AttemptRef
     signal: int
     batch_only: bool
-    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., signal: _Optional[int] = ..., batch_only: _Optional[bool] = ...) -> None: ...
+    job_warning: bool
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., signal: _Optional[int] = ..., batch_only: _Optional[bool] = ..., job_warning: _Optional[bool] = ...) -> None: ...
 
 class KillJob(_message.Message):
     __slots__ = ("ref", "reason")

@@ -193,3 +193,30 @@ def test_requeue_exit_restarts_with_the_reason_then_completes(local_cluster: Loc
     # a bad list is refused at submit, as sbatch refuses a bad option value
     bad = c.run("gsub", "--requeue-exit=x", "--wrap", "true")
     assert bad.rc != 0 and "Invalid --requeue-exit specification" in bad.err
+
+
+def test_hot_gpu_warns_with_signal_then_requeues(local_cluster: LocalCluster) -> None:
+    c = local_cluster
+    script = c.workdir / "hot.sh"
+    script.write_text(
+        "#!/bin/bash\n"
+        "#SBATCH --gres=gpu:4 -o hot.out --open-mode=append --signal=B:USR1@30\n"
+        'echo "attempt=$SLURM_RESTART_COUNT last=${GSCHED_LAST_FAILURE:-none}"\n'
+        '[ "$SLURM_RESTART_COUNT" -gt 0 ] && exit 0\n'
+        "trap 'echo checkpoint at $(date +%s.%N) > ckpt-$SLURM_RESTART_COUNT; exit 0' USR1\n"
+        "for i in $(seq 1 600); do sleep 0.1; done\n"
+    )
+    job_id = c.submit(str(script))
+    c.wait_state(job_id, "RUNNING")
+    node = node_of(c, job_id)
+    faults = c.state / f"agent-{node}" / "fake-gpu-faults.json"
+    hot_at = time.time()
+    faults.write_text(json.dumps({"2": "temperature 97C > 90C"}))
+    c.wait_for(lambda: (c.workdir / "ckpt-0").exists(), timeout=20, what="checkpoint on USR1")
+    assert c.wait_state(job_id, {"COMPLETED", "FAILED"}, timeout=60) == "COMPLETED"
+    warned_after = float((c.workdir / "ckpt-0").read_text().split()[-1]) - hot_at
+    assert warned_after < 10, warned_after  # warned at once, not at the 30 s deadline
+    assert (c.workdir / "hot.out").read_text().splitlines() == [
+        "attempt=0 last=none", "attempt=1 last=gpu_temperature",
+    ]
+    faults.write_text("{}")

@@ -353,3 +353,68 @@ def test_cluster_default_requeue_exit_and_job_override() -> None:
     c.schedule(4.0)
     c.job_exited("node1", own.job_id, 0, 99, 0, "", 5.0)
     assert own.state == JobState.FAILED
+
+
+# ---------------------------------------------------------------- --signal before a forced stop
+
+
+def _hot(c: Cluster, node: str, index: int, reason: str, now: float) -> list:
+    gpus = tuple(
+        Gpu(i, "a100", healthy=i != index, reason=reason if i == index else "") for i in range(4)
+    )
+    return c.node_heartbeat(node, gpus, now)
+
+
+def test_checkpointable_gpu_fault_warns_first_then_requeues(cluster: Cluster) -> None:
+    job = cluster.submit(make_job(nodes=2, gpus_per_node=4, warn_before=30), 0.0)
+    cluster.schedule(0.0)
+    first = job.batch_host
+    orders = _hot(cluster, job.nodes[1], 2, "temperature 97C > 90C", 10.0)
+    # only the batch host's wrapper delivers --signal (grun forwards it to every task)
+    assert orders == [SignalOrder(first, job.job_id, 0, 0, False, job_warning=True)]
+    assert job.state == JobState.RUNNING and job.stop["at"] == 40.0
+    for t in (39.0, 40.5):
+        for n in job.nodes:
+            cluster.node_heartbeat(n, None, t)
+    assert cluster.tick(39.0) == []
+    orders = cluster.tick(40.5)
+    assert sorted(o.node for o in orders if isinstance(o, KillOrder)) == sorted(job.nodes)
+    assert job.state == JobState.REQUEUED and job.last_failure == "gpu_temperature"
+    for n in list(job.pending_nodes):
+        cluster.job_exited(n, job.job_id, 0, 0, 15, "requeue", 41.0)
+    assert job.state == JobState.PENDING and job.stop == {} and cluster.stopping == set()
+
+
+def test_job_that_exits_after_the_warning_is_requeued_not_completed(cluster: Cluster) -> None:
+    job = cluster.submit(make_job(gpus_per_node=1, warn_before=60), 0.0)
+    cluster.schedule(0.0)
+    _hot(cluster, job.batch_host, job.alloc[job.batch_host]["gpus"][0], "xid 63", 5.0)
+    assert job.stop
+    cluster.job_exited(job.batch_host, job.job_id, 0, 0, 0, "", 8.0)  # checkpointed, exit 0
+    assert job.state == JobState.PENDING and job.last_failure == "gpu_xid_63"
+    assert job.attempts[-1]["ended"] == "gpu_xid_63"
+
+
+def test_fatal_faults_and_jobs_without_signal_stop_at_once(cluster: Cluster) -> None:
+    warned = cluster.submit(make_job(gpus_per_node=4, nodelist=("node1",), warn_before=60), 0.0)
+    plain = cluster.submit(make_job(gpus_per_node=4, nodelist=("node2",)), 0.0)
+    cluster.schedule(0.0)
+    orders = _hot(cluster, "node1", 0, "xid 79", 1.0)  # fell off the bus: nothing to save
+    assert warned.state == JobState.REQUEUED and not warned.stop
+    assert all(isinstance(o, KillOrder) for o in orders)
+    _hot(cluster, "node2", 0, "temperature 99C > 90C", 1.0)
+    assert plain.state == JobState.REQUEUED  # no --signal: SIGTERM now, as any requeue
+
+
+def test_warning_time_is_capped_by_max_stop_warning() -> None:
+    c = Cluster([Partition("main", all_nodes=True, default=True)], "main", max_stop_warning=20.0)
+    add_node(c, "node1")
+    job = c.submit(make_job(gpus_per_node=1, warn_before=600), 0.0)
+    c.schedule(0.0)
+    _hot(c, "node1", 0, "temperature 95C > 90C", 100.0)
+    assert job.stop["at"] == 120.0
+    c.reindex()  # a controller restart rebuilds the index from the stored jobs
+    assert c.stopping == {job.job_id}
+    c.node_heartbeat("node1", None, 121.0)
+    c.tick(121.0)
+    assert job.state == JobState.REQUEUED
