@@ -681,13 +681,48 @@ def render_jobs(
     return _table(fmt, _JOB_COLS, jobs, _JobCtx(now), header)
 
 
+class _StepRow:
+    """A step with its job, for ``squeue -s`` columns."""
+
+    __slots__ = ("job", "step")
+
+    def __init__(self, step: pb.StepInfo, job: pb.JobInfo | None) -> None:
+        self.step, self.job = step, job
+
+
+def _step_used(r: _StepRow, c: _JobCtx) -> str:
+    end = int(r.step.end_time) if r.step.end_time else c.now
+    return c.secs(max(0, end - int(r.step.start_time)))
+
+
+_STEP_COLS: dict[str, _Col] = {
+    "i": _Col("STEPID", lambda r, c: f"{r.step.job_id}.{r.step.step_id}"),
+    "A": _Col("STEPID", lambda r, c: f"{r.step.job_id}.{r.step.step_id}"),
+    "j": _Col("NAME", lambda r, c: r.step.name),
+    "P": _Col("PARTITION", lambda r, c: r.job.partition if r.job else ""),
+    "u": _Col("USER", lambda r, c: r.job.user if r.job else ""),
+    "M": _Col("TIME", _step_used, cut=False),
+    "N": _Col("NODELIST", lambda r, c: nodelist(r.step.nodes), cut=False, header_cut=False),
+    "b": _Col("TRES_PER_NODE", _S("N/A")),
+    "l": _Col("TIME_LIMIT", lambda r, c: "UNLIMITED"),
+    "S": _Col("START_TIME", lambda r, c: c.time(r.step.start_time)),
+    "T": _Col("STATE", lambda r, c: r.step.state),
+}
+
+
+def render_steps(
+    steps: Sequence[pb.StepInfo], jobs: Sequence[pb.JobInfo], fmt: Format | None, now: float,
+    *, header: bool = True,
+) -> list[str]:
+    """``squeue -s``: one line per running step (JOBID.STEPID), header first."""
+    by_id = {j.job_id: j for j in jobs}
+    rows = [_StepRow(s, by_id.get(s.job_id)) for s in steps]
+    return _table(fmt or parse_format(SQUEUE_STEPS_FORMAT), _STEP_COLS, rows, _JobCtx(now), header)
+
+
 def render_steps_header(fmt: Format | None = None) -> str:
-    """``squeue -s`` header (gsched has no job steps yet, so only the header)."""
-    cols = {
-        "i": _Col("STEPID", _S("")), "j": _Col("NAME", _S("")), "P": _Col("PARTITION", _S("")),
-        "u": _Col("USER", _S("")), "M": _Col("TIME", _S("")), "N": _Col("NODELIST", _S("")),
-    }  # fmt: skip
-    return _table(fmt or parse_format(SQUEUE_STEPS_FORMAT), cols, [], None, True)[0]
+    """``squeue -s``'s header line alone."""
+    return render_steps([], [], fmt, 0.0)[0]
 
 
 # ---------------------------------------------------------------- squeue sorting

@@ -24,7 +24,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gsched.cli import formats
@@ -61,6 +61,11 @@ class _Field:
 class _Ctx:
     now: int
     cluster: str
+    ids: dict[int, str] = field(default_factory=dict)  # id(record) -> "JOBID.batch", "JOBID.0"
+
+
+def _job_id(j: pb.JobInfo, c: _Ctx) -> str:
+    return c.ids.get(id(j)) or str(j.job_id)
 
 
 def _started(j: pb.JobInfo) -> bool:
@@ -136,8 +141,8 @@ _FIELD_LIST = [
     _Field("ExitCode", 8, lambda j, c: f"{j.exit_code}:{j.exit_signal}"),
     _Field("GID", 6, lambda j, c: str(j.gid), number=True),
     _Field("Group", 9, lambda j, c: j.group or str(j.gid)),
-    _Field("JobID", -12, lambda j, c: str(j.job_id)),
-    _Field("JobIDRaw", -12, lambda j, c: str(j.job_id)),
+    _Field("JobID", -12, _job_id),
+    _Field("JobIDRaw", -12, _job_id),
     _Field("JobName", 10, lambda j, c: j.name),
     _Field("NCPUS", 10, lambda j, c: str(j.num_cpus if _started(j) else 0), number=True),
     _Field("NNodes", 8, lambda j, c: str(j.num_nodes), number=True),
@@ -270,7 +275,8 @@ def _parser(prog: str) -> _Parser:
     a("-u", "--user", help="comma separated users")
     a("-v", "--verbose", action="count", default=0, help="print the request on stderr")
     a("-V", "--version", action="store_true", help="print the version and exit")
-    a("-X", "--allocations", action="store_true", help="jobs only, no steps (gsched has no steps)")
+    a("-X", "--allocations", action="store_true",
+      help="jobs only: no JOBID.batch and JOBID.STEPID records")
     a("--helpformat", action="store_true", help="list the fields -o accepts")
     a("--help", action="help", help="show this help and exit")
     a("--usage", action="store_true", help="show a brief usage line and exit")
@@ -357,6 +363,7 @@ def build_request(opts: argparse.Namespace) -> pb.HistoryRequest:
         states=[] if getattr(opts, "duplicates", False) else opts.states,
         start_after=opts.start_after,
         end_before=opts.end_before,
+        with_steps=not opts.allocations and not opts.json,
     )
 
 
@@ -468,7 +475,7 @@ def _attempt_state(ended: str) -> str:
     return ended if ended.isupper() else "REQUEUED"
 
 
-def _with_duplicates(jobs: Sequence[pb.JobInfo]) -> list[pb.JobInfo]:
+def _with_duplicates(jobs: Sequence[pb.JobInfo], ctx: _Ctx) -> list[pb.JobInfo]:
     """sacct -D: each requeued job's earlier attempts as records of their own, oldest first."""
     out: list[pb.JobInfo] = []
     for j in jobs:
@@ -485,18 +492,63 @@ def _with_duplicates(jobs: Sequence[pb.JobInfo]) -> list[pb.JobInfo]:
             old.restart_count = a.attempt
             old.exit_code = old.exit_signal = 0
             old.reason = a.ended
+            ctx.ids[id(old)] = str(j.job_id)  # marks it as an earlier attempt: no steps
             out.append(old)
         out.append(j)
+    return out
+
+
+def _step_record(j: pb.JobInfo, ctx: _Ctx, label: str) -> pb.JobInfo:
+    rec = type(j)()
+    rec.CopyFrom(j)
+    rec.partition = ""
+    del rec.attempts[:]
+    ctx.ids[id(rec)] = f"{j.job_id}.{label}"
+    return rec
+
+
+def _with_steps(
+    jobs: Sequence[pb.JobInfo], steps: Iterable[pb.StepInfo], ctx: _Ctx
+) -> list[pb.JobInfo]:
+    """sacct's records: each started job, then ``JOBID.batch`` and its ``JOBID.STEPID`` steps."""
+    by_job: dict[int, list[pb.StepInfo]] = {}
+    for s in steps:
+        by_job.setdefault(s.job_id, []).append(s)
+    out: list[pb.JobInfo] = []
+    for j in jobs:
+        out.append(j)
+        if not _started(j) or id(j) in ctx.ids:
+            continue  # never ran, or an earlier attempt's record (gacct -D)
+        batch = _step_record(j, ctx, "batch")
+        batch.name = "batch"
+        del batch.nodes[1:]
+        batch.num_nodes = 1
+        out.append(batch)
+        for s in by_job.get(j.job_id, ()):
+            if s.attempt != j.restart_count:
+                continue
+            rec = _step_record(j, ctx, str(s.step_id))
+            rec.name, rec.state = s.name, s.state
+            rec.start_time, rec.end_time = s.start_time, s.end_time
+            del rec.nodes[:]
+            rec.nodes.extend(s.nodes)
+            rec.num_nodes, rec.num_tasks = len(s.nodes), s.ntasks
+            rec.exit_code, rec.exit_signal = s.exit_code, s.exit_signal
+            out.append(rec)
     return out
 
 
 def render(reply: pb.ListJobsReply, opts: argparse.Namespace, *, cluster: str = "gsched") -> str:
     """The text gacct prints for a ``History`` reply (ends with a newline unless empty)."""
     ctx = _Ctx(int(reply.now or time.time()), cluster)
-    records = _with_duplicates(reply.jobs) if getattr(opts, "duplicates", False) else reply.jobs
+    records = (
+        _with_duplicates(reply.jobs, ctx) if getattr(opts, "duplicates", False) else reply.jobs
+    )
     jobs = _filter(records, opts)
     if opts.json:
         return _json(jobs, ctx)
+    if not opts.allocations:
+        jobs = _with_steps(jobs, reply.steps, ctx)
     fields = opts.fields
     lines: list[str] = []
     if opts.separator is None:

@@ -43,7 +43,7 @@ def _parser(prog: str) -> _Parser:
         prog=prog,
         add_help=False,
         description="View the jobs in the gsched queue (SLURM squeue).",
-        epilog="-s/--steps prints the step header only: gsched has no job steps yet.",
+        epilog="-s/--steps lists running job steps (grun/srun) as JOBID.STEPID.",
     )
     a = p.add_argument
     a("-a", "--all", action="store_true", help="all partitions (accepted; gsched hides none)")
@@ -60,7 +60,8 @@ def _parser(prog: str) -> _Parser:
     a("-p", "--partition", "--partitions", dest="partition", help="comma separated partitions")
     a("-q", "--qos", help="accepted for compatibility; no effect")
     a("-r", "--array", action="store_true", help="one array task per line (accepted)")
-    a("-s", "--steps", nargs="?", const="", metavar="STEPS", help="job steps (header only)")
+    a("-s", "--steps", nargs="?", const="", metavar="STEPS",
+      help="running job steps (optionally only these JOBID.STEPID, comma separated)")
     a("-S", "--sort", help="sort fields, e.g. '-p,i' (squeue letters)")
     a("--start", action="store_true", help="pending jobs with their expected start")
     a("-t", "--states", help="comma separated states (names or codes) or 'all'")
@@ -215,7 +216,8 @@ def build_request(opts: argparse.Namespace) -> pb.ListJobsRequest:
             names=opts.names,
             all_states=opts.all_states,
             detail=opts.detail,
-        )
+        ),
+        with_steps=opts.steps is not None,
     )
 
 
@@ -259,8 +261,14 @@ def render(reply: pb.ListJobsReply, opts: argparse.Namespace, *, cluster: str = 
         return formats.jobs_json(formats.sort_jobs(jobs, opts.sort, now), now, cluster=cluster)
     lines = [formats.date_line(now)] if opts.date_line else []
     if opts.steps is not None:
-        if not opts.noheader:
-            lines.append(formats.render_steps_header())
+        wanted = {s.strip() for s in opts.steps.split(",") if s.strip()}
+        shown = {j.job_id for j in jobs}
+        steps = [
+            s for s in reply.steps
+            if s.job_id in shown and (not wanted or f"{s.job_id}.{s.step_id}" in wanted)
+        ]
+        fmt = formats.parse_format(opts.format) if opts.format else None
+        lines.extend(formats.render_steps(steps, jobs, fmt, now, header=not opts.noheader))
     else:
         jobs = formats.sort_jobs(jobs, opts.sort, now)
         lines.extend(formats.render_jobs(jobs, opts.fmt, now, header=not opts.noheader))

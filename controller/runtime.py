@@ -139,11 +139,18 @@ class Controller:
         self.steps: dict[tuple[int, int], asyncio.Queue[Any]] = {}
         self.step_nodes: dict[tuple[int, int], tuple[str, ...]] = {}
         self.next_step: dict[int, int] = {}
+        # running steps' accounting records (the steps table's columns)
+        self.step_records: dict[tuple[int, int], dict[str, Any]] = {}
 
     # ------------------------------------------------------------ lifecycle
     def recover(self) -> None:
         now = self.clock()
         self.store.load(self.cluster, keep_finished_since=now - self.cluster.finished_keep)
+        self.next_step = self.store.next_step_ids()
+        closed = self.store.end_running_steps(now)
+        if closed:
+            logger.info("%d job step(s) were running when the controller stopped: CANCELLED",
+                        closed)
         for node in self.cluster.nodes.values():
             node.connected = False
             node.last_seen = now  # node_timeout's grace to reconnect
@@ -245,6 +252,17 @@ class Controller:
             return False
         session.queue.put_nowait(msg)
         return True
+
+    def save_step(self, record: dict[str, Any]) -> None:
+        """Write a step's accounting record, in order with the store's other writes."""
+        row = dict(record, nodes=list(record["nodes"]))
+
+        def done(fut: concurrent.futures.Future[None]) -> None:
+            if fut.exception() is not None:
+                logger.error("job %d step %d: cannot record: %s", row["job_id"], row["step_id"],
+                             fut.exception())
+
+        self._executor.submit(self.store.write_step, row).add_done_callback(done)
 
     def step_event(self, job_id: int, step_id: int, event: Any) -> None:
         queue = self.steps.get((job_id, step_id))

@@ -181,7 +181,14 @@ class JobService(rpc.JobServiceServicer):
         if len(cache) > 2 * len(self.cluster.jobs) + 1000:
             for job_id in [i for i in cache if i not in self.cluster.jobs]:
                 del cache[job_id]
-        parts.append(pb.ListJobsReply(now=now).SerializeToString())
+        tail = pb.ListJobsReply(now=now)
+        if request.with_steps:
+            records = self.ctl.step_records
+            wanted = {j.job_id for j in jobs}
+            tail.steps.extend(
+                pb.StepInfo(**r) for k, r in sorted(records.items()) if k[0] in wanted
+            )
+        parts.append(tail.SerializeToString())
         return pb.ListJobsReply.FromString(b"".join(parts))
 
     @handler
@@ -292,7 +299,13 @@ class JobService(rpc.JobServiceServicer):
             request.limit,
         )
         now = self.ctl.clock()
-        return pb.ListJobsReply(jobs=[convert.job_info(j, now) for j in jobs], now=now)
+        reply = pb.ListJobsReply(jobs=[convert.job_info(j, now) for j in jobs], now=now)
+        if request.with_steps and jobs:
+            rows = await loop.run_in_executor(
+                self.ctl._executor, self.ctl.store.steps, [j.job_id for j in jobs]
+            )
+            reply.steps.extend(pb.StepInfo(**r) for r in rows)
+        return reply
 
     @handler
     async def ListNodes(self, request: pb.ListNodesRequest, context: Any) -> pb.ListNodesReply:
@@ -362,6 +375,15 @@ class JobService(rpc.JobServiceServicer):
         key = (job.job_id, step_id)
         ctl.steps[key] = queue
         ctl.step_nodes[key] = plan.nodes
+        record = {
+            "job_id": job.job_id, "step_id": step_id, "attempt": job.attempt,
+            "name": os.path.basename(request.argv[0])[:256] or "step",
+            "nodes": list(plan.nodes), "ntasks": len(plan.tasks),
+            "start_time": ctl.clock(), "end_time": 0.0, "state": "RUNNING",
+            "exit_code": 0, "exit_signal": 0,
+        }
+        ctl.step_records[key] = record
+        ctl.save_step(record)
         ref = pb.AttemptRef(job_id=job.job_id, attempt=job.attempt)
         env = dict(request.environment)
         first = self.cluster.nodes.get(plan.nodes[0])
@@ -429,8 +451,16 @@ class JobService(rpc.JobServiceServicer):
         finally:
             ctl.steps.pop(key, None)
             ctl.step_nodes.pop(key, None)
+            ctl.step_records.pop(key, None)
             if not done:
                 self._kill_step(plan.nodes, ref, step_id, 0)
+            now_job = self.cluster.jobs.get(job.job_id)
+            if not done or now_job is None or now_job.state != JobState.RUNNING:
+                state = "CANCELLED"  # grun went away, or the job ended or was requeued
+            else:
+                state = "FAILED" if worst else "COMPLETED"
+            record.update(end_time=ctl.clock(), state=state, exit_code=worst)
+            ctl.save_step(record)
 
     @handler
     async def SignalStep(self, request: pb.SignalStepRequest, context: Any) -> pb.SignalStepReply:

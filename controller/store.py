@@ -82,6 +82,22 @@ nodes_t = sa.Table(
     sa.Column("failures", sa.Text, nullable=False),  # JSON list of incidents (controller/health)
 )
 
+steps_t = sa.Table(
+    "steps",
+    metadata,
+    sa.Column("job_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("step_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("nodes", sa.Text, nullable=False),  # JSON list
+    sa.Column("ntasks", sa.Integer, nullable=False),
+    sa.Column("start_time", sa.Float, nullable=False),
+    sa.Column("end_time", sa.Float, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("exit_code", sa.Integer, nullable=False),
+    sa.Column("exit_signal", sa.Integer, nullable=False),
+)
+
 meta_t = sa.Table(
     "meta",
     metadata,
@@ -299,6 +315,49 @@ class Store:
             q = q.limit(limit)
         with self._lock, self.engine.connect() as conn:
             return [row_to_job(r) for r in conn.execute(q)]
+
+    def write_step(self, row: dict[str, Any]) -> None:
+        """Insert or update one job step (``row`` has the steps table's columns)."""
+        stored = dict(row, nodes=json.dumps(list(row["nodes"])))
+        with self._lock, self.engine.begin() as conn:
+            done = conn.execute(
+                steps_t.update()
+                .where(steps_t.c.job_id == row["job_id"], steps_t.c.step_id == row["step_id"])
+                .values(**stored)
+            )
+            if not done.rowcount:
+                conn.execute(steps_t.insert().values(**stored))
+
+    def steps(self, job_ids: list[int]) -> list[dict[str, Any]]:
+        """Every recorded step of these jobs, by job and step id."""
+        out: list[dict[str, Any]] = []
+        with self._lock, self.engine.connect() as conn:
+            for i in range(0, len(job_ids), 500):
+                q = (
+                    sa.select(steps_t)
+                    .where(steps_t.c.job_id.in_(job_ids[i : i + 500]))
+                    .order_by(steps_t.c.job_id, steps_t.c.step_id)
+                )
+                for r in conn.execute(q):
+                    row = dict(r._mapping)
+                    row["nodes"] = json.loads(row["nodes"])
+                    out.append(row)
+        return out
+
+    def end_running_steps(self, now: float) -> int:
+        """Steps recorded as running when the controller stopped: their callers are gone."""
+        with self._lock, self.engine.begin() as conn:
+            return conn.execute(
+                steps_t.update()
+                .where(steps_t.c.end_time == 0)
+                .values(end_time=now, state="CANCELLED")
+            ).rowcount
+
+    def next_step_ids(self) -> dict[int, int]:
+        """job id -> the next free step id, for every job with a recorded step."""
+        q = sa.select(steps_t.c.job_id, sa.func.max(steps_t.c.step_id)).group_by(steps_t.c.job_id)
+        with self._lock, self.engine.connect() as conn:
+            return {int(j): int(m) + 1 for j, m in conn.execute(q)}
 
     def close(self) -> None:
         self.engine.dispose()

@@ -219,18 +219,48 @@ class JobFilter(_message.Message):
     def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[str]] = ..., partitions: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., all_states: _Optional[bool] = ..., detail: _Optional[bool] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("filter",)
+    __slots__ = ("filter", "with_steps")
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    WITH_STEPS_FIELD_NUMBER: _ClassVar[int]
     filter: JobFilter
-    def __init__(self, filter: _Optional[_Union[JobFilter, _Mapping]] = ...) -> None: ...
+    with_steps: bool
+    def __init__(self, filter: _Optional[_Union[JobFilter, _Mapping]] = ..., with_steps: _Optional[bool] = ...) -> None: ...
 
 class ListJobsReply(_message.Message):
-    __slots__ = ("jobs", "now")
+    __slots__ = ("jobs", "now", "steps")
     JOBS_FIELD_NUMBER: _ClassVar[int]
     NOW_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[JobInfo]
     now: float
-    def __init__(self, jobs: _Optional[_Iterable[_Union[JobInfo, _Mapping]]] = ..., now: _Optional[float] = ...) -> None: ...
+    steps: _containers.RepeatedCompositeFieldContainer[StepInfo]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobInfo, _Mapping]]] = ..., now: _Optional[float] = ..., steps: _Optional[_Iterable[_Union[StepInfo, _Mapping]]] = ...) -> None: ...
+
+class StepInfo(_message.Message):
+    __slots__ = ("job_id", "step_id", "name", "nodes", "ntasks", "start_time", "end_time", "state", "exit_code", "exit_signal", "attempt")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    NTASKS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    step_id: int
+    name: str
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    ntasks: int
+    start_time: float
+    end_time: float
+    state: str
+    exit_code: int
+    exit_signal: int
+    attempt: int
+    def __init__(self, job_id: _Optional[int] = ..., step_id: _Optional[int] = ..., name: _Optional[str] = ..., nodes: _Optional[_Iterable[str]] = ..., ntasks: _Optional[int] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., state: _Optional[str] = ..., exit_code: _Optional[int] = ..., exit_signal: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class CancelRequest(_message.Message):
     __slots__ = ("filter", "signal", "batch_only")
@@ -292,7 +322,7 @@ class UpdateJobReply(_message.Message):
     def __init__(self) -> None: ...
 
 class HistoryRequest(_message.Message):
-    __slots__ = ("job_ids", "users", "all_users", "states", "start_after", "end_before", "limit")
+    __slots__ = ("job_ids", "users", "all_users", "states", "start_after", "end_before", "limit", "with_steps")
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     USERS_FIELD_NUMBER: _ClassVar[int]
     ALL_USERS_FIELD_NUMBER: _ClassVar[int]
@@ -300,6 +330,7 @@ class HistoryRequest(_message.Message):
     START_AFTER_FIELD_NUMBER: _ClassVar[int]
     END_BEFORE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    WITH_STEPS_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[int]
     users: _containers.RepeatedScalarFieldContainer[str]
     all_users: bool
@@ -307,7 +338,8 @@ class HistoryRequest(_message.Message):
     start_after: float
     end_before: float
     limit: int
-    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ..., all_users: _Optional[bool] = ..., states: _Optional[_Iterable[str]] = ..., start_after: _Optional[float] = ..., end_before: _Optional[float] = ..., limit: _Optional[int] = ...) -> None: ...
+    with_steps: bool
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ..., all_users: _Optional[bool] = ..., states: _Optional[_Iterable[str]] = ..., start_after: _Optional[float] = ..., end_before: _Optional[float] = ..., limit: _Optional[int] = ..., with_steps: _Optional[bool] = ...) -> None: ...
 
 class GpuInfo(_message.Message):
     __slots__ = ("index", "uuid", "name", "type", "memory_mb", "healthy", "health_reason", "temperature_c", "utilization")

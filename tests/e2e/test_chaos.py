@@ -328,7 +328,7 @@ def _queue_states(c: LocalCluster) -> dict[int, str]:
 
 
 def _acct(c: LocalCluster) -> dict[int, tuple[str, int]]:
-    r = c.run("gacct", "-a", "-S", "2000-01-01", "-P", "-n", "-o", "JobID,State,Restarts")
+    r = c.run("gacct", "-X", "-a", "-S", "2000-01-01", "-P", "-n", "-o", "JobID,State,Restarts")
     assert r.rc == 0, r.err
     out = {}
     for line in r.out.splitlines():

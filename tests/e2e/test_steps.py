@@ -72,13 +72,59 @@ def test_step_exit_codes_gpu_binding_and_parallel_steps(three_nodes: LocalCluste
         "srun -n1 bash -c 'kill -9 $$'; echo \"sig=$?\"\n"
     )
     start = time.monotonic()
-    out, _ = run_batch(c, body, "-N2 --ntasks-per-node=2 --gpus-per-node=2", "codes")
+    out, job_id = run_batch(c, body, "-N2 --ntasks-per-node=2 --gpus-per-node=2", "codes")
     assert "rc=3" in out
     assert "gpu=0\ngpu=1\n" in out
     assert "a=" in out and "b=" in out
     assert "pipe=1" in out
     assert "sig=137" in out
     assert time.monotonic() - start < 30
+    # every step is in the accounting, as sacct shows them: JOBID.batch then JOBID.STEPID
+    acct = c.run("gacct", "-j", str(job_id), "-P", "-n", "-o", "JobID,JobName,State,ExitCode,NTasks")
+    rows = [ln.split("|") for ln in acct.out.splitlines()]
+    assert [r[0] for r in rows] == [str(job_id), f"{job_id}.batch"] + [
+        f"{job_id}.{i}" for i in range(6)
+    ], acct.out
+    steps = {r[0].split(".")[1]: r[1:] for r in rows[2:]}
+    assert steps["0"] == ["bash", "FAILED", "3:0", "2"]
+    assert steps["1"] == ["bash", "COMPLETED", "0:0", "2"]
+    assert steps["4"] == ["false", "FAILED", "1:0", "1"]
+    assert steps["5"][:2] == ["bash", "FAILED"]
+    assert c.run("gacct", "-X", "-j", str(job_id), "-P", "-n", "-o", "JobID").out == f"{job_id}\n"
+
+
+def test_running_steps_in_gqueue_s(three_nodes: LocalCluster) -> None:
+    c = three_nodes
+    script = c.workdir / "long-steps.sh"
+    script.write_text(
+        "#!/bin/bash\n#SBATCH -N2 -o long-%j.out\n"
+        "srun -N2 sleep 30 &\n"
+        "srun -N1 -n1 sleep 30 &\n"
+        "wait\n"
+    )
+    job_id = c.submit(str(script))
+    c.wait_state(job_id, "RUNNING")
+
+    def two_steps() -> bool:
+        return len(c.run("gqueue", "-s", "-h", "-j", str(job_id)).out.splitlines()) == 2
+
+    c.wait_for(two_steps, timeout=20, what="two running steps")
+    r = c.run("gqueue", "-s", "-j", str(job_id))
+    lines = r.out.splitlines()
+    assert lines[0].split() == ["STEPID", "NAME", "PARTITION", "USER", "TIME", "NODELIST"]
+    ids = sorted(ln.split()[0] for ln in lines[1:])
+    assert ids == [f"{job_id}.0", f"{job_id}.1"], r.out
+    by_id = {ln.split()[0]: ln.split() for ln in lines[1:]}
+    assert all(f[1] == "sleep" and f[2] == "main" for f in by_id.values())
+    assert any("[" in f[5] for f in by_id.values()), r.out  # the -N2 step: node[1-2]
+    one = c.run("gqueue", "-h", "-s", f"{job_id}.1", "-o", "%i %j %T")
+    assert one.out.split() == [f"{job_id}.1", "sleep", "RUNNING"], one.out
+    assert c.run("gcancel", str(job_id)).rc == 0
+    c.wait_state(job_id, "CANCELLED")
+    c.wait_for(lambda: "RUNNING" not in c.run(
+        "gacct", "-j", str(job_id), "-P", "-n", "-o", "State").out, timeout=20, what="steps end")
+    states = c.run("gacct", "-j", str(job_id), "-P", "-n", "-o", "JobID,State").out
+    assert f"{job_id}.0|CANCELLED" in states and f"{job_id}.1|CANCELLED" in states, states
 
 
 def test_kill_on_bad_exit_and_wait(three_nodes: LocalCluster) -> None:

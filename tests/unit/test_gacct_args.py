@@ -31,6 +31,14 @@ def history() -> pb.ListJobsReply:
                        nodes=["n1"], start_time=NOW - 99, end_time=NOW - 3, time_limit=1800, **common),
             pb.JobInfo(job_id=16, name="waits", state="PENDING", num_cpus=4, time_limit=600, **common),
         ],
+        steps=[
+            pb.StepInfo(job_id=14, step_id=0, name="python", nodes=["n1"], ntasks=2,
+                        start_time=NOW - 90, end_time=NOW - 10, state="COMPLETED"),
+            pb.StepInfo(job_id=14, step_id=1, name="check", nodes=["n1"], ntasks=1,
+                        start_time=NOW - 9, end_time=NOW - 4, state="FAILED", exit_code=3),
+            pb.StepInfo(job_id=14, step_id=2, name="stale", nodes=["n9"], ntasks=1, attempt=5,
+                        start_time=NOW - 9, end_time=NOW - 4, state="FAILED", exit_code=3),
+        ],
     )  # fmt: skip
 
 
@@ -86,23 +94,33 @@ def test_default_table_like_sacct() -> None:
         "       JobID    JobName  Partition    Account  AllocCPUS      State ExitCode \n"
         "------------ ---------- ---------- ---------- ---------- ---------- -------- \n"
         "14           train-gpu+       main                     2  COMPLETED      0:0 \n"
+        "14.batch          batch                                2  COMPLETED      0:0 \n"
+        "14.0             python                                2  COMPLETED      0:0 \n"
+        "14.1              check                                2     FAILED      3:0 \n"
         "15                fails       main                     1     FAILED      2:0 \n"
+        "15.batch          batch                                1     FAILED      2:0 \n"
         "16                waits       main                     0    PENDING      0:0 \n"
     )
+    assert gacct.render(history(), parse("-X", "-n", "-P", "-o", "JobID")) == "14\n15\n16\n"
+    assert gacct.render(history(), parse("-n", "-P", "-o", "JobID,NTasks,Elapsed", "-j", "14")) == (
+        "14|1|00:01:36\n14.batch|1|00:01:36\n14.0|2|00:01:20\n14.1|1|00:00:05\n"
+    )
+    assert gacct.build_request(parse()).with_steps
+    assert not gacct.build_request(parse("-X")).with_steps
 
 
 def test_parsable_and_noheader() -> None:
-    o = parse("-P", "-o", "JobID,JobName,State,Elapsed,Timelimit,NodeList,AllocTRES")
+    o = parse("-X", "-P", "-o", "JobID,JobName,State,Elapsed,Timelimit,NodeList,AllocTRES")
     assert gacct.render(history(), o) == (
         "JobID|JobName|State|Elapsed|Timelimit|NodeList|AllocTRES\n"
         "14|train-gpu-model|COMPLETED|00:01:36|00:30:00|n1|billing=2,cpu=2,gres/gpu=2,mem=4G,node=1\n"
         "15|fails|FAILED|00:00:10|UNLIMITED|n2|billing=1,cpu=1,node=1\n"
         "16|waits|PENDING|00:00:00|00:10:00|None assigned|\n"
     )
-    assert gacct.render(history(), parse("-p", "-n", "-o", "JobID,State")) == (
+    assert gacct.render(history(), parse("-X", "-p", "-n", "-o", "JobID,State")) == (
         "14|COMPLETED|\n15|FAILED|\n16|PENDING|\n"
     )
-    assert gacct.render(history(), parse("-n", "-j", "15", "-o", "JobID%5,Start")) == (
+    assert gacct.render(history(), parse("-X", "-n", "-j", "15", "-o", "JobID%5,Start")) == (
         "   15 " + time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(NOW - 90)) + " \n"
     )
 
