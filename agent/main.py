@@ -284,6 +284,8 @@ class Agent:
                     self.launcher.signal(s.ref.job_id, s.ref.attempt, s.signal, s.batch_only)
             elif kind == "step_launch":
                 await self.steps.launch(msg.step_launch)
+            elif kind == "step_input":
+                self.steps.input(msg.step_input)
             elif kind == "step_kill":
                 k = msg.step_kill
                 self.steps.signal(k.ref.job_id, k.ref.attempt, k.step_id, k.signal)

@@ -5,17 +5,27 @@ environment (SLURM_STEP_*, SLURM_PROCID, PyTorch's RANK/LOCAL_RANK/WORLD_SIZE, .
 and dies with the agent (PR_SET_PDEATHSIG): a step lives only as long as the
 grun that asked for it can hear from it. Output is read from pipes and sent to the
 controller, which relays it to grun.
+
+``grun --pty``: task 0 runs on a pseudo-terminal instead, as the leader of a new
+session with the terminal as its controlling tty (util-linux ``setsid --ctty``, so no
+Python runs between fork and exec). Keyboard input and window size changes arrive as
+``StepInput`` messages and are written to the terminal's master side; everything the
+task writes comes back as its stdout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import logging
 import os
 import pwd
 import shutil
 import signal
+import struct
+import termios
 from collections.abc import Callable
 from typing import Any
 
@@ -80,12 +90,20 @@ def task_environment(msg: pb.StepLaunch, task: pb.StepTask, node_name: str) -> d
 # a preexec_fn would run Python between fork and exec in a process with gRPC's
 # threads, which can deadlock or crash the child.
 _SETPRIV = shutil.which("setpriv")
+_SETSID = shutil.which("setsid")
+
+
+def _set_winsize(fd: int, rows: int, cols: int) -> None:
+    if rows > 0 and cols > 0:
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 class _Step:
     def __init__(self) -> None:
         self.procs: dict[int, asyncio.subprocess.Process] = {}
         self.tasks: list[asyncio.Task[None]] = []
+        self.pty: int | None = None  # master side of task 0's terminal (--pty)
 
 
 class StepRunner:
@@ -123,26 +141,43 @@ class StepRunner:
         argv = list(msg.argv)
         if _SETPRIV:
             argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+        use_pty = msg.pty and task.rank == 0 and _SETSID is not None
+        slave = -1
+        if use_pty:
+            master, slave = os.openpty()
+            os.set_blocking(master, False)
+            _set_winsize(slave, msg.rows, msg.cols)
+            env.setdefault("TERM", "xterm")
+            # a new session whose controlling terminal is stdin (the pty's slave side)
+            argv = [str(_SETSID), "--ctty", "--", *argv]
+            io: dict[str, Any] = {"stdin": slave, "stdout": slave, "stderr": slave}
+        else:
+            io = {"stdin": asyncio.subprocess.DEVNULL, "stdout": asyncio.subprocess.PIPE,
+                  "stderr": asyncio.subprocess.PIPE, "start_new_session": True}
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-                **kw,
-            )
+            proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, **io, **kw)
         except OSError as exc:
+            if use_pty:
+                os.close(master)
+                os.close(slave)
             msg_text = f"grun: error: {self.node_name}: task {task.rank}: {msg.argv[0]}: {exc.strerror}"
             self._exit(msg, task.rank, 2 if isinstance(exc, FileNotFoundError) else 1, 0, msg_text)
             return
         step.procs[task.rank] = proc
-        assert proc.stdout is not None and proc.stderr is not None
-        await asyncio.gather(
-            self._pump(msg, task.rank, 1, proc.stdout), self._pump(msg, task.rank, 2, proc.stderr)
-        )
+        if use_pty:
+            os.close(slave)  # the task holds it; EIO on the master once the task side closes
+            step.pty = master
+            try:
+                await self._pump_pty(msg, task.rank, master)
+            finally:
+                step.pty = None
+                os.close(master)
+        else:
+            assert proc.stdout is not None and proc.stderr is not None
+            await asyncio.gather(
+                self._pump(msg, task.rank, 1, proc.stdout),
+                self._pump(msg, task.rank, 2, proc.stderr),
+            )
         rc = await proc.wait()
         # anything the task left behind in its process group goes with it
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -160,6 +195,52 @@ class StepRunner:
                 return
             self.send(pb.AgentMessage(step_output=pb.StepOutput(
                 ref=msg.ref, step_id=msg.step_id, rank=rank, stream=stream, data=data)))
+
+    async def _pump_pty(self, msg: pb.StepLaunch, rank: int, master: int) -> None:
+        """Relay the terminal's output until every process holding its slave side is gone."""
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        loop.add_reader(master, ready.set)
+        try:
+            while True:
+                await ready.wait()
+                ready.clear()
+                try:
+                    data = os.read(master, CHUNK)
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    if exc.errno == errno.EIO:
+                        return  # the slave side is closed: the task and its children are gone
+                    raise
+                if not data:
+                    return
+                self.send(pb.AgentMessage(step_output=pb.StepOutput(
+                    ref=msg.ref, step_id=msg.step_id, rank=rank, stream=1, data=data)))
+        finally:
+            loop.remove_reader(master)
+
+    def input(self, msg: pb.StepInput) -> None:
+        """Keyboard input or a resize for a --pty step's terminal."""
+        step = self.steps.get((msg.ref.job_id, msg.ref.attempt, msg.step_id))
+        if step is None or step.pty is None:
+            return
+        if msg.rows > 0 and msg.cols > 0:
+            _set_winsize(step.pty, msg.rows, msg.cols)
+            for proc in step.procs.values():  # the terminal's session hears it as SIGWINCH
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGWINCH)
+        data = bytes(msg.data)
+        if msg.eof:
+            data += b"\x04"  # ^D: end of input for a program reading the terminal
+        while data:
+            try:
+                n = os.write(step.pty, data)
+            except BlockingIOError:
+                break  # the task does not read: drop the rest, as a full terminal buffer would
+            except OSError:
+                return
+            data = data[n:]
 
     def _exit(self, msg: pb.StepLaunch, rank: int, code: int, sig: int, text: str) -> None:
         self.send(pb.AgentMessage(step_exit=pb.StepTaskExit(

@@ -56,7 +56,8 @@ def parse_args(argv: list[str], prog: str = "grun") -> argparse.Namespace:
     a("-J", "--job-name", default="", help="job name (outside a job)")
     a("-t", "--time", default="", help="time limit (outside a job)")
     a("-p", "--partition", default="", help="partition (outside a job)")
-    a("--pty", action="store_true", help="interactive terminal (not supported yet)")
+    a("--pty", action="store_true",
+      help="run task 0 on a pseudo-terminal: an interactive shell (grun --pty bash)")
     a("-h", "--help", action="help", help="show this help and exit")
     a("command", nargs=argparse.REMAINDER, help="program and its arguments")
     return p.parse_args(argv)
@@ -145,7 +146,23 @@ def _environment(export: str) -> dict[str, str]:
     return env
 
 
-def _allocate(client: Any, opts: argparse.Namespace, prog: str, nodes: int) -> int:
+def _job_environment(job: Any, cluster: str) -> dict[str, str]:
+    """The job's variables for a step in an allocation grun made (srun sets them too)."""
+    from gsched.common.hostlist import compress
+
+    nodelist = compress(list(job.nodes))
+    return {
+        "SLURM_JOB_ID": str(job.job_id), "SLURM_JOBID": str(job.job_id),
+        "SLURM_JOB_NAME": job.name, "SLURM_JOB_PARTITION": job.partition,
+        "SLURM_JOB_NODELIST": nodelist, "SLURM_NODELIST": nodelist,
+        "SLURM_JOB_NUM_NODES": str(len(job.nodes)), "SLURM_NNODES": str(len(job.nodes)),
+        "SLURM_JOB_USER": job.user, "SLURM_JOB_UID": str(job.uid),
+        "SLURM_SUBMIT_DIR": os.getcwd(), "SLURM_CLUSTER_NAME": cluster,
+        "GSCHED_JOB_ID": str(job.job_id),
+    }
+
+
+def _allocate(client: Any, opts: argparse.Namespace, prog: str, nodes: int) -> Any:
     """Outside a job: submit a job that holds the resources, wait until it runs."""
     from gsched.protos import gsched_pb2 as pb
 
@@ -171,7 +188,7 @@ def _allocate(client: Any, opts: argparse.Namespace, prog: str, nodes: int) -> i
         if job.state == "RUNNING":
             if announced:
                 sys.stderr.write(f"{prog}: job {job_id} has been allocated resources\n")
-            return job_id
+            return job
         if job.state not in ("PENDING", "REQUEUED"):
             fail(prog, f"job {job_id} ended {job.state} before it could run")
         if not announced:
@@ -185,8 +202,8 @@ def main() -> None:
     opts = parse_args(sys.argv[1:], prog)
     if not opts.command:
         fail(prog, "No command given to execute.")
-    if opts.pty:
-        fail(prog, "--pty is not supported yet by gsched")
+    if opts.pty and opts.ntasks > 1:
+        fail(prog, "--pty runs one task: use -n1")
     if opts.mpi not in ("none", ""):
         fail(prog, f"--mpi={opts.mpi} is not supported (only --mpi=none)")
     nodes = 0
@@ -211,18 +228,24 @@ def main() -> None:
     client = connect(prog)
     job_id = opts.jobid or int(os.environ.get("SLURM_JOB_ID", "0") or 0)
     own_allocation = False
+    env = _environment(opts.export)
     try:
         if not job_id:
-            job_id = _allocate(client, opts, prog, nodes)
+            job = _allocate(client, opts, prog, nodes)
+            job_id = job.job_id
             own_allocation = True
+            env.update(_job_environment(job, client.cluster_name))
         request = pb.StepRequest(
             job_id=job_id, argv=opts.command, nodes=nodes, ntasks=opts.ntasks,
             ntasks_per_node=opts.ntasks_per_node, nodelist=nodelist, exclude=exclude,
             cpus_per_task=opts.cpus_per_task, gpus_per_task=opts.gpus_per_task,
-            environment=_environment(opts.export), cwd=os.getcwd(),
+            environment=env, cwd=os.getcwd(),
             kill_on_bad_exit=_bool_flag(opts.kill_on_bad_exit), wait=opts.wait,
-            gpu_bind=opts.gpu_bind, label=opts.label,
+            gpu_bind=opts.gpu_bind, label=opts.label, pty=opts.pty,
         )
+        if opts.pty:
+            request.ntasks = 1
+            request.rows, request.cols = _winsize()
         code = _run_step(client, request, opts, prog, job_id)
     except ClientError as exc:
         sys.stderr.write(f"{prog}: error: {exc.message}\n")
@@ -236,10 +259,83 @@ def main() -> None:
     finish(code)
 
 
+def _winsize() -> tuple[int, int]:
+    """grun's terminal size (rows, cols), or (0, 0) without one."""
+    import fcntl
+    import struct
+    import termios
+
+    for fd in (0, 1, 2):
+        try:
+            rows, cols, _, _ = struct.unpack(
+                "HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+            )
+        except OSError:
+            continue
+        return rows, cols
+    return 0, 0
+
+
+class _Terminal:
+    """--pty: grun's terminal in raw mode, keyboard input sent to the step's task 0."""
+
+    def __init__(self, client: Any, lock: threading.Lock, job_id: int) -> None:
+        self.client, self.lock, self.job_id = client, lock, job_id
+        self.step_id = -1
+        self.saved: Any = None
+        self.started = threading.Event()
+
+    def __enter__(self) -> _Terminal:
+        import termios
+        import tty
+
+        if os.isatty(0):
+            self.saved = termios.tcgetattr(0)
+            tty.setraw(0)
+        threading.Thread(target=self._pump, name="grun-stdin", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import termios
+
+        if self.saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+
+    def send(self, data: bytes = b"", rows: int = 0, cols: int = 0, eof: bool = False) -> None:
+        from gsched.protos import gsched_pb2 as pb
+
+        req = pb.StepInputRequest(job_id=self.job_id, step_id=self.step_id, data=data,
+                                  rows=rows, cols=cols, eof=eof)
+        try:
+            with self.lock:
+                self.client.call("StepInput", req)
+        except ClientError:
+            pass  # the step is gone: its end comes on the stream
+
+    def resize(self) -> None:
+        if self.started.is_set():
+            rows, cols = _winsize()
+            self.send(rows=rows, cols=cols)
+
+    def _pump(self) -> None:
+        self.started.wait()
+        while True:
+            try:
+                data = os.read(0, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                self.send(eof=True)
+                return
+            self.send(data)
+
+
 def _run_step(client: Any, request: Any, opts: argparse.Namespace, prog: str, job_id: int) -> int:
     sink = _Sink(opts, job_id)
     call = client.stream("RunStep", request)
     stopped: list[int] = []
+    lock = threading.Lock()  # the client's local socket carries one call at a time
+    term = _Terminal(client, lock, job_id) if opts.pty else None
 
     def on_signal(signum: int, _frame: Any) -> None:
         stopped.append(signum)
@@ -250,9 +346,13 @@ def _run_step(client: Any, request: Any, opts: argparse.Namespace, prog: str, jo
         # e.g. the job's --signal=USR1@60 (without B:): every task gets it, to checkpoint
         from gsched.protos import gsched_pb2 as pb
 
+        if term is not None and signum == signal.SIGWINCH:
+            term.resize()
+            return
         try:
-            client.call("SignalStep", pb.SignalStepRequest(
-                job_id=job_id, step_id=sink.step_id, signal=signum))
+            with lock:
+                client.call("SignalStep", pb.SignalStepRequest(
+                    job_id=job_id, step_id=sink.step_id, signal=signum))
         except ClientError as exc:
             sys.stderr.write(f"{prog}: error: cannot forward signal {signum}: {exc.message}\n")
 
@@ -263,14 +363,23 @@ def _run_step(client: Any, request: Any, opts: argparse.Namespace, prog: str, jo
                     signal.SIGWINCH):
             signal.signal(sig, forward)
     code = 1
+    if term is not None:
+        term.__enter__()
     try:
         for ev in call:
             kind = ev.WhichOneof("ev")
             if kind == "output":
+                if term is not None:  # a terminal's bytes as they come, no line handling
+                    sys.stdout.buffer.write(ev.output.data)
+                    sys.stdout.buffer.flush()
+                    continue
                 sink.write(ev.output.rank, ev.output.stream, ev.output.data)
             elif kind == "started":
                 sink.step_id = ev.started.step_id
                 sink.tasks = {t.rank: (t.node_index, t.node) for t in ev.started.tasks}
+                if term is not None:
+                    term.step_id = ev.started.step_id
+                    term.started.set()
             elif kind == "task_exit":
                 te = ev.task_exit
                 if te.signal or te.exit_code:
@@ -289,6 +398,8 @@ def _run_step(client: Any, request: Any, opts: argparse.Namespace, prog: str, jo
             sink.close()
             raise err from None
     finally:
+        if term is not None:
+            term.__exit__()
         sink.close()
     if stopped:
         return 128 + stopped[0]

@@ -50,6 +50,7 @@ METHODS: dict[str, tuple[str, str]] = {
     "Ping": ("PingRequest", "PingReply"),
     "UpdateNode": ("UpdateNodeRequest", "UpdateNodeReply"),
     "SignalStep": ("SignalStepRequest", "SignalStepReply"),
+    "StepInput": ("StepInputRequest", "StepInputReply"),
 }
 
 # gRPC status code numbers -> names (grpc.StatusCode without importing grpc)

@@ -356,6 +356,8 @@ class JobService(rpc.JobServiceServicer):
                                      "Job/step already completing or completed")
             if not request.argv:
                 raise InvalidRequest("No command given")
+            if not (0 <= request.rows < 10000 and 0 <= request.cols < 10000):
+                raise InvalidRequest("Invalid terminal size")
             plan = layout(
                 job.nodes,
                 nodes=request.nodes,
@@ -403,6 +405,7 @@ class JobService(rpc.JobServiceServicer):
                 master_port=port, cpus_per_task=request.cpus_per_task,
                 tasks=[pb.StepTask(rank=t.rank, local_rank=t.local_rank,
                                    node_index=t.node_index, node=t.node) for t in mine],
+                pty=request.pty, rows=request.rows, cols=request.cols,
             )
             if not ctl.send(node, pb.ControllerMessage(step_launch=msg)):
                 del ctl.steps[key]
@@ -474,6 +477,23 @@ class JobService(rpc.JobServiceServicer):
         ref = pb.AttemptRef(job_id=job.job_id, attempt=job.attempt)
         self._kill_step(nodes, ref, request.step_id, request.signal)
         return pb.SignalStepReply()
+
+    @handler
+    async def StepInput(self, request: pb.StepInputRequest, context: Any) -> pb.StepInputReply:
+        """Input for a --pty step: to the node of its task 0 (the step's first node)."""
+        caller = identify(context)
+        job = self.cluster._own(request.job_id, caller)
+        nodes = self.ctl.step_nodes.get((job.job_id, request.step_id))
+        if nodes is None:
+            raise NotFound(f"Invalid job step {job.job_id}.{request.step_id}")
+        if len(request.data) > 64 * 1024 or not (0 <= request.rows < 10000
+                                                  and 0 <= request.cols < 10000):
+            raise InvalidRequest("Invalid step input")
+        ref = pb.AttemptRef(job_id=job.job_id, attempt=job.attempt)
+        self.ctl.send(nodes[0], pb.ControllerMessage(step_input=pb.StepInput(
+            ref=ref, step_id=request.step_id, data=request.data, rows=request.rows,
+            cols=request.cols, eof=request.eof)))
+        return pb.StepInputReply()
 
     def _kill_step(self, nodes: Any, ref: pb.AttemptRef, step_id: int, sig: int) -> None:
         for node in nodes:

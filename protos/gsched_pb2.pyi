@@ -486,7 +486,7 @@ class PingReply(_message.Message):
     def __init__(self, version: _Optional[str] = ..., now: _Optional[float] = ..., started: _Optional[float] = ..., cluster_name: _Optional[str] = ..., auth_type: _Optional[str] = ...) -> None: ...
 
 class StepRequest(_message.Message):
-    __slots__ = ("job_id", "argv", "nodes", "ntasks", "ntasks_per_node", "nodelist", "exclude", "cpus_per_task", "gpus_per_task", "environment", "cwd", "kill_on_bad_exit", "wait", "gpu_bind", "label")
+    __slots__ = ("job_id", "argv", "nodes", "ntasks", "ntasks_per_node", "nodelist", "exclude", "cpus_per_task", "gpus_per_task", "environment", "cwd", "kill_on_bad_exit", "wait", "gpu_bind", "label", "pty", "rows", "cols")
     class EnvironmentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -509,6 +509,9 @@ class StepRequest(_message.Message):
     WAIT_FIELD_NUMBER: _ClassVar[int]
     GPU_BIND_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    PTY_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     argv: _containers.RepeatedScalarFieldContainer[str]
     nodes: int
@@ -524,7 +527,10 @@ class StepRequest(_message.Message):
     wait: int
     gpu_bind: str
     label: bool
-    def __init__(self, job_id: _Optional[int] = ..., argv: _Optional[_Iterable[str]] = ..., nodes: _Optional[int] = ..., ntasks: _Optional[int] = ..., ntasks_per_node: _Optional[int] = ..., nodelist: _Optional[_Iterable[str]] = ..., exclude: _Optional[_Iterable[str]] = ..., cpus_per_task: _Optional[int] = ..., gpus_per_task: _Optional[int] = ..., environment: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., kill_on_bad_exit: _Optional[bool] = ..., wait: _Optional[int] = ..., gpu_bind: _Optional[str] = ..., label: _Optional[bool] = ...) -> None: ...
+    pty: bool
+    rows: int
+    cols: int
+    def __init__(self, job_id: _Optional[int] = ..., argv: _Optional[_Iterable[str]] = ..., nodes: _Optional[int] = ..., ntasks: _Optional[int] = ..., ntasks_per_node: _Optional[int] = ..., nodelist: _Optional[_Iterable[str]] = ..., exclude: _Optional[_Iterable[str]] = ..., cpus_per_task: _Optional[int] = ..., gpus_per_task: _Optional[int] = ..., environment: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., kill_on_bad_exit: _Optional[bool] = ..., wait: _Optional[int] = ..., gpu_bind: _Optional[str] = ..., label: _Optional[bool] = ..., pty: _Optional[bool] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ...) -> None: ...
 
 class StepTask(_message.Message):
     __slots__ = ("rank", "local_rank", "node_index", "node")
@@ -595,6 +601,26 @@ class SignalStepRequest(_message.Message):
     def __init__(self, job_id: _Optional[int] = ..., step_id: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
 
 class SignalStepReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StepInputRequest(_message.Message):
+    __slots__ = ("job_id", "step_id", "data", "rows", "cols", "eof")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    EOF_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    step_id: int
+    data: bytes
+    rows: int
+    cols: int
+    eof: bool
+    def __init__(self, job_id: _Optional[int] = ..., step_id: _Optional[int] = ..., data: _Optional[bytes] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., eof: _Optional[bool] = ...) -> None: ...
+
+class StepInputReply(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
@@ -774,7 +800,7 @@ class ExitAck(_message.Message):
     def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ...) -> None: ...
 
 class StepLaunch(_message.Message):
-    __slots__ = ("ref", "step_id", "argv", "environment", "cwd", "tasks", "uid", "gid", "user", "gpus", "gpus_per_task", "ntasks", "nodes", "tasks_per_node", "master_addr", "master_port", "cpus_per_task")
+    __slots__ = ("ref", "step_id", "argv", "environment", "cwd", "tasks", "uid", "gid", "user", "gpus", "gpus_per_task", "ntasks", "nodes", "tasks_per_node", "master_addr", "master_port", "cpus_per_task", "pty", "rows", "cols")
     class EnvironmentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -799,6 +825,9 @@ class StepLaunch(_message.Message):
     MASTER_ADDR_FIELD_NUMBER: _ClassVar[int]
     MASTER_PORT_FIELD_NUMBER: _ClassVar[int]
     CPUS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
+    PTY_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
     ref: AttemptRef
     step_id: int
     argv: _containers.RepeatedScalarFieldContainer[str]
@@ -816,7 +845,26 @@ class StepLaunch(_message.Message):
     master_addr: str
     master_port: int
     cpus_per_task: int
-    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., step_id: _Optional[int] = ..., argv: _Optional[_Iterable[str]] = ..., environment: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[StepTask, _Mapping]]] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., user: _Optional[str] = ..., gpus: _Optional[_Iterable[int]] = ..., gpus_per_task: _Optional[int] = ..., ntasks: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., tasks_per_node: _Optional[str] = ..., master_addr: _Optional[str] = ..., master_port: _Optional[int] = ..., cpus_per_task: _Optional[int] = ...) -> None: ...
+    pty: bool
+    rows: int
+    cols: int
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., step_id: _Optional[int] = ..., argv: _Optional[_Iterable[str]] = ..., environment: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[StepTask, _Mapping]]] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., user: _Optional[str] = ..., gpus: _Optional[_Iterable[int]] = ..., gpus_per_task: _Optional[int] = ..., ntasks: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., tasks_per_node: _Optional[str] = ..., master_addr: _Optional[str] = ..., master_port: _Optional[int] = ..., cpus_per_task: _Optional[int] = ..., pty: _Optional[bool] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ...) -> None: ...
+
+class StepInput(_message.Message):
+    __slots__ = ("ref", "step_id", "data", "rows", "cols", "eof")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    STEP_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    EOF_FIELD_NUMBER: _ClassVar[int]
+    ref: AttemptRef
+    step_id: int
+    data: bytes
+    rows: int
+    cols: int
+    eof: bool
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., step_id: _Optional[int] = ..., data: _Optional[bytes] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., eof: _Optional[bool] = ...) -> None: ...
 
 class StepKill(_message.Message):
     __slots__ = ("ref", "step_id", "signal")
@@ -881,7 +929,7 @@ class HeartbeatAck(_message.Message):
     def __init__(self, sent: _Optional[float] = ...) -> None: ...
 
 class ControllerMessage(_message.Message):
-    __slots__ = ("welcome", "launch", "signal", "kill", "exit_ack", "heartbeat_ack", "step_launch", "step_kill")
+    __slots__ = ("welcome", "launch", "signal", "kill", "exit_ack", "heartbeat_ack", "step_launch", "step_kill", "step_input")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     LAUNCH_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
@@ -890,6 +938,7 @@ class ControllerMessage(_message.Message):
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     STEP_LAUNCH_FIELD_NUMBER: _ClassVar[int]
     STEP_KILL_FIELD_NUMBER: _ClassVar[int]
+    STEP_INPUT_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     launch: Launch
     signal: SignalJob
@@ -898,4 +947,5 @@ class ControllerMessage(_message.Message):
     heartbeat_ack: HeartbeatAck
     step_launch: StepLaunch
     step_kill: StepKill
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., launch: _Optional[_Union[Launch, _Mapping]] = ..., signal: _Optional[_Union[SignalJob, _Mapping]] = ..., kill: _Optional[_Union[KillJob, _Mapping]] = ..., exit_ack: _Optional[_Union[ExitAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., step_launch: _Optional[_Union[StepLaunch, _Mapping]] = ..., step_kill: _Optional[_Union[StepKill, _Mapping]] = ...) -> None: ...
+    step_input: StepInput
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., launch: _Optional[_Union[Launch, _Mapping]] = ..., signal: _Optional[_Union[SignalJob, _Mapping]] = ..., kill: _Optional[_Union[KillJob, _Mapping]] = ..., exit_ack: _Optional[_Union[ExitAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., step_launch: _Optional[_Union[StepLaunch, _Mapping]] = ..., step_kill: _Optional[_Union[StepKill, _Mapping]] = ..., step_input: _Optional[_Union[StepInput, _Mapping]] = ...) -> None: ...

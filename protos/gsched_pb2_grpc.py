@@ -94,6 +94,11 @@ class JobServiceStub:
                 request_serializer=gsched_dot_protos_dot_gsched__pb2.SignalStepRequest.SerializeToString,
                 response_deserializer=gsched_dot_protos_dot_gsched__pb2.SignalStepReply.FromString,
                 _registered_method=True)
+        self.StepInput = channel.unary_unary(
+                '/gsched.v1.JobService/StepInput',
+                request_serializer=gsched_dot_protos_dot_gsched__pb2.StepInputRequest.SerializeToString,
+                response_deserializer=gsched_dot_protos_dot_gsched__pb2.StepInputReply.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -174,6 +179,12 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StepInput(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -236,6 +247,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.SignalStep,
                     request_deserializer=gsched_dot_protos_dot_gsched__pb2.SignalStepRequest.FromString,
                     response_serializer=gsched_dot_protos_dot_gsched__pb2.SignalStepReply.SerializeToString,
+            ),
+            'StepInput': grpc.unary_unary_rpc_method_handler(
+                    servicer.StepInput,
+                    request_deserializer=gsched_dot_protos_dot_gsched__pb2.StepInputRequest.FromString,
+                    response_serializer=gsched_dot_protos_dot_gsched__pb2.StepInputReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -562,6 +578,33 @@ class JobService:
             '/gsched.v1.JobService/SignalStep',
             gsched_dot_protos_dot_gsched__pb2.SignalStepRequest.SerializeToString,
             gsched_dot_protos_dot_gsched__pb2.SignalStepReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StepInput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gsched.v1.JobService/StepInput',
+            gsched_dot_protos_dot_gsched__pb2.StepInputRequest.SerializeToString,
+            gsched_dot_protos_dot_gsched__pb2.StepInputReply.FromString,
             options,
             channel_credentials,
             insecure,

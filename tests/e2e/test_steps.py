@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,3 +222,52 @@ def test_job_signal_without_b_reaches_the_steps_not_the_batch_shell(
     out, _ = run_batch(c, body, "-N2 -t 0:10 --signal=USR1@5", "jobsig")
     assert "0: ckpt-0" in out and "1: ckpt-1" in out, out
     assert "batch survived rc=0" in out and out.endswith("[COMPLETED]"), out
+
+
+def test_grun_pty_gives_an_interactive_shell(three_nodes: LocalCluster) -> None:
+    """``grun --pty bash`` as a user at a terminal: the test holds the terminal's master side."""
+    c = three_nodes
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "grun"), "--pty", "bash", "--norc", "--noprofile"],
+        stdin=slave, stdout=slave, stderr=slave, env=dict(c.env, PS1="pty$ "),
+        cwd=c.workdir, start_new_session=True,
+    )
+    os.close(slave)
+    seen = b""
+
+    def read_until(token: bytes, timeout: float = 30, count: int = 1) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while seen.count(token) < count:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {token!r} in {seen!r}"
+            ready, _, _ = select.select([master], [], [], left)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+
+    try:
+        read_until(b"pty$ ")
+        os.write(master, b"tty; stty size; echo job=$SLURM_JOB_ID step=$SLURM_STEP_ID end$((6*7))\n")
+        read_until(b"end42")
+        assert b"/dev/pts/" in seen and b"33 101" in seen, seen
+        job_id = int(seen.split(b"job=")[-1].split()[0])
+        assert c.state_of(job_id) == "RUNNING"  # grun allocated a job for the shell
+        prompts = seen.count(b"pty$ ")
+        os.write(master, b"sleep 30\n")
+        time.sleep(1)
+        os.write(master, b"\x03")  # Ctrl-C goes to the remote shell's foreground job, not grun
+        read_until(b"pty$ ", timeout=10, count=prompts + 1)  # sleep interrupted, shell lives
+        os.write(master, b"echo still-$((1+1)); exit 7\n")
+        assert proc.wait(timeout=30) == 7
+        read_until(b"still-2")
+        assert c.wait_state(job_id, {"CANCELLED", "COMPLETED"}, timeout=30)  # released
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
