@@ -523,6 +523,20 @@ class Cluster:
             del self.jobs[job_id]
         return orders
 
+    def next_deadline(self, now: float) -> float:
+        """When :meth:`tick` next has something to do: a node turning SUSPECT or DOWN,
+        a warned job's stop. ``now + 1`` at the latest (begin times, housekeeping)."""
+        due = now + 1.0
+        for node in self.nodes.values():
+            if node.up:
+                limit = self.node_timeout if node.suspect else self.suspect_after
+                due = min(due, node.last_seen + limit)
+        for job_id in self.stopping:
+            job = self.jobs.get(job_id)
+            if job is not None and job.stop:
+                due = min(due, job.stop["at"])
+        return due
+
     def job_started(self, name: str, job_id: int, attempt: int, now: float) -> None:
         job = self.jobs.get(job_id)
         if job is None or job.attempt != attempt:

@@ -236,9 +236,12 @@ class Controller:
                 self._wake.set()
 
     async def _ticker(self) -> None:
-        interval = min(1.0, self.cfg.controller.node_timeout / 4)
+        # Wake when the next node deadline falls (not on a fixed beat), so a dead node
+        # is DOWN node_timeout after its last sign of life, not up to a beat later.
         while True:
-            await asyncio.sleep(interval)
+            now = self.clock()
+            wait = self.cluster.next_deadline(now) - now + 0.01  # tick compares with ">"
+            await asyncio.sleep(min(1.0, max(0.02, wait)))
             orders = self.cluster.tick(self.clock())
             c = self.cluster
             if orders or c.dirty_nodes or c.dirty_jobs or c.need_schedule:

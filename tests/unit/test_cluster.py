@@ -418,3 +418,17 @@ def test_warning_time_is_capped_by_max_stop_warning() -> None:
     c.node_heartbeat("node1", None, 121.0)
     c.tick(121.0)
     assert job.state == JobState.REQUEUED
+
+
+def test_next_deadline_follows_the_earliest_node_and_warned_stop(cluster: Cluster) -> None:
+    cluster.node_heartbeat("node1", None, 100.0)
+    cluster.node_heartbeat("node2", None, 101.5)
+    assert cluster.next_deadline(100.0) == 101.0  # the 1 s housekeeping cap
+    assert cluster.next_deadline(103.5) == 104.0  # node1 turns SUSPECT at 100 + 4
+    cluster.tick(104.5)
+    assert cluster.nodes["node1"].suspect
+    assert cluster.next_deadline(104.5) == 105.5  # node2's suspect time comes first
+    cluster.tick(105.6)
+    assert cluster.next_deadline(109.0) == 110.0  # node1 DOWN at 100 + 10
+    cluster.tick(110.01)
+    assert not cluster.nodes["node1"].up
