@@ -188,7 +188,7 @@ def test_requeue_exit_restarts_with_the_reason_then_completes(local_cluster: Loc
     assert (c.workdir / "retry.out").read_text().splitlines() == [
         "attempt=0 last=none", "attempt=1 last=exit_75", "attempt=2 last=exit_75",
     ]
-    dup = c.run("gacct", "-D", "-j", str(job_id), "-P", "-n", "-o", "State,Restarts")
+    dup = c.run("gacct", "-X", "-D", "-j", str(job_id), "-P", "-n", "-o", "State,Restarts")
     assert dup.out.splitlines() == ["REQUEUED|0", "REQUEUED|1", "COMPLETED|2"], dup.out
     # a bad list is refused at submit, as sbatch refuses a bad option value
     bad = c.run("gsub", "--requeue-exit=x", "--wrap", "true")
