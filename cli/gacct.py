@@ -135,7 +135,7 @@ _FIELD_LIST = [
     _Field("ExitCode", 8, lambda j, c: f"{j.exit_code}:{j.exit_signal}"),
     _Field("GID", 6, lambda j, c: str(j.gid), number=True),
     _Field("Group", 9, lambda j, c: j.group or str(j.gid)),
-    _Field("JobID", -12, lambda j, c: str(j.job_id)),
+    _Field("JobID", -12, lambda j, c: formats.job_label(j)),
     _Field("JobIDRaw", -12, lambda j, c: str(j.job_id)),
     _Field("JobName", 10, lambda j, c: j.name),
     _Field("NCPUS", 10, lambda j, c: str(j.num_cpus if _started(j) else 0), number=True),
@@ -371,7 +371,7 @@ def _filter(jobs: Iterable[pb.JobInfo], opts: argparse.Namespace) -> list[pb.Job
     out = [
         j
         for j in jobs
-        if (not ids or j.job_id in ids)
+        if (not ids or j.job_id in ids or j.array_job_id in ids)
         and (not users or j.user in users or str(j.uid) in users)
         and (not states or j.state in states)
     ]

@@ -59,7 +59,8 @@ def _parser(prog: str) -> _Parser:
     a("-O", "--Format", dest="long_format", help="squeue -O field list, e.g. jobid,name:30")
     a("-p", "--partition", "--partitions", dest="partition", help="comma separated partitions")
     a("-q", "--qos", help="accepted for compatibility; no effect")
-    a("-r", "--array", action="store_true", help="one array task per line (accepted)")
+    a("-r", "--array", action="store_true",
+      help="one line per pending array task (default: A_[0-99] on one line)")
     a("-s", "--steps", nargs="?", const="", metavar="STEPS", help="job steps (header only)")
     a("-S", "--sort", help="sort fields, e.g. '-p,i' (squeue letters)")
     a("--start", action="store_true", help="pending jobs with their expected start")
@@ -230,7 +231,7 @@ def filter_jobs(jobs: Iterable[pb.JobInfo], opts: argparse.Namespace) -> list[pb
     finished = formats.FINISHED_JOB_STATES
     out = []
     for j in jobs:
-        if ids and j.job_id not in ids:
+        if ids and j.job_id not in ids and j.array_job_id not in ids:
             continue
         if users and j.user not in users and str(j.uid) not in users:
             continue
@@ -255,6 +256,8 @@ def render(reply: pb.ListJobsReply, opts: argparse.Namespace, *, cluster: str = 
 
     now = reply.now or time.time()
     jobs = filter_jobs(reply.jobs, opts)
+    if opts.array:
+        jobs = formats.expand_array_tasks(jobs)
     if opts.json:
         return formats.jobs_json(formats.sort_jobs(jobs, opts.sort, now), now, cluster=cluster)
     lines = [formats.date_line(now)] if opts.date_line else []
