@@ -441,6 +441,7 @@ class Eligibility:
         self._started = {}
         next_id = c.next_job_id
         room: dict[int, int] = {}
+        fits: dict[Any, int] = {}
         out: list[Job] = []
         for job in pending:
             if job.state != S.PENDING:
@@ -470,7 +471,11 @@ class Eligibility:
                     room[a] = left - 1
                 out.append(job)
                 continue
-            offer = min(len(tasks), left, ARRAY_OFFER)
+            fit = fits.get(job.request)
+            if fit is None:
+                fit = fits[job.request] = self._room_now(job.request)
+            # as many tasks as could start now, plus one to wait for the next slot
+            offer = min(len(tasks), left, ARRAY_OFFER, fit + 1)
             corr = job.dependency is not None and any(
                 t.kind == "aftercorr" for t in job.dependency.terms
             )
@@ -502,6 +507,30 @@ class Eligibility:
                 out.append(cand)
             self._offers[a] = len(chosen)
         return out
+
+    def _room_now(self, req: Any) -> int:
+        """An upper bound of how many copies of ``req`` fit on the free resources now.
+
+        Counts free CPUs and GPUs node by node (memory, partitions and node lists
+        are left to the scheduler); stops counting at :data:`ARRAY_OFFER`.
+        """
+        count = 0
+        per_node = max(req.nodes, 1)
+        for node in self.c.nodes.values():
+            if not node.schedulable:
+                continue
+            if req.exclusive or req.mem_whole_node:
+                n = 0 if node.jobs else 1
+            else:
+                n = ARRAY_OFFER
+                if node.cpus:
+                    n = min(n, (node.cpus - node.cpus_alloc) // max(req.cpus_per_node, 1))
+                if req.gpus_per_node:
+                    n = min(n, len(node.free_gpus(req.gpu_type)) // req.gpus_per_node)
+            count += max(n, 0)
+            if count >= ARRAY_OFFER * per_node:
+                break
+        return count // per_node
 
     def _reason(self, job: Job, why: str) -> None:
         if job.reason != why:
