@@ -428,3 +428,35 @@ def test_big_array_is_cheap(cluster: Cluster) -> None:
     # 16 CPUs: 16 tasks run, the rest stays one record
     assert len(c.jobs) == 17 and len(meta.array_tasks or ()) == 9984
     c.validate()
+
+
+# ---------------------------------------------------------------- persistence
+
+
+def test_store_round_trip_keeps_dependencies_and_arrays(cluster: Cluster, tmp_path) -> None:
+    """Everything this module adds survives a controller restart (real SQLite file)."""
+    from gsched.controller.store import Store, job_to_row, node_to_row
+
+    meta = submit(cluster, extra={"array": "0-9%3"}, gpus_per_node=4)
+    up = submit(cluster, hold=True)
+    down = submit(cluster, extra={"dependency": f"afterok:{up.job_id}?afterany:{meta.job_id}_7",
+                                  "kill-on-invalid-dep": "yes", "begin": "50"})
+    cluster.schedule(1.0)  # tasks 0, 1 start
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}")
+    store.write([job_to_row(j) for j in cluster.jobs.values()],
+                [node_to_row(n) for n in cluster.nodes.values()], cluster.next_job_id)
+    again = Cluster([Partition("main", all_nodes=True, default=True)], "main")
+    store.load(again, keep_finished_since=0.0)
+    store.close()
+    m2, d2 = again.jobs[meta.job_id], again.jobs[down.job_id]
+    assert m2.label == meta.label == "1_[2-9%3]" and str(m2.array_tasks) == "2-9"
+    assert m2.array_size == (10, 0, 9, 1)
+    assert d2.dependency is not None and d2.dependency.any_of and d2.kill_on_invalid_dep
+    assert d2.dependency.show() == down.dependency.show()  # type: ignore[union-attr]
+    assert d2.begin_time == 50.0
+    tasks = sorted(j.label for j in again.jobs.values() if j.array_task_id >= 0)
+    assert tasks == ["1_0", "1_1"]
+    info = again.elig.arrays[meta.job_id]
+    assert (info.running, info.waiting, sorted(info.members)) == (2, 0, [0, 1])
+    assert down.job_id in again.elig.index.by_upstream[up.job_id]
+    again.validate()
