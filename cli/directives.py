@@ -787,7 +787,7 @@ Resources:
 
 Scheduling:
   -a, --array=indexes         job array: 0-99, 1,3,5-7, 0-15:4; %N runs at most N
-                              tasks at once (task ids below MaxArraySize, 1001)
+                              tasks at once (ids below MaxArraySize, default 1001)
   -b, --begin=time            defer the job: HH:MM[:SS], YYYY-MM-DD[THH:MM[:SS]],
                               now+N[seconds|minutes|hours|days|weeks], midnight,
                               noon, teatime, today, tomorrow

@@ -204,13 +204,13 @@ class JobService(rpc.JobServiceServicer):
         now = self.ctl.clock()
         f = request.filter
         if f.job_refs:
-            ids = self._refs(f.job_refs, report_unknown=True)
+            ids = self._refs(f.job_refs, caller, report_unknown=True)
             if f.users or f.states or f.partitions or f.names:
                 wanted = {j.job_id for j in self._select(pb.JobFilter(
                     users=f.users, states=f.states, partitions=f.partitions, names=f.names))}
                 ids = [i for i in ids if i in wanted or i not in self.cluster.jobs]
         elif f.job_ids:
-            ids = self._refs([str(i) for i in f.job_ids], report_unknown=True)
+            ids = self._refs([str(i) for i in f.job_ids], caller, report_unknown=True)
             if f.users or f.states or f.partitions or f.names:
                 wanted = {j.job_id for j in self._select(pb.JobFilter(
                     users=f.users, states=f.states, partitions=f.partitions, names=f.names))}
@@ -233,15 +233,20 @@ class JobService(rpc.JobServiceServicer):
         await self.ctl.commit(orders)
         return pb.CancelReply(results=results)
 
-    def _refs(self, refs: Any, report_unknown: bool = False) -> list[int]:
+    def _refs(self, refs: Any, caller: Caller, report_unknown: bool = False) -> list[int]:
         """Job ids for ``12``/``12_3``/``12_[1-5]``; pending tasks are split off.
 
+        Tasks are split off the array's pending remainder only for its owner or an
+        operator (anyone else gets the remainder's id, and a permission error).
         An unknown id is kept (as the number typed) when ``report_unknown``, so that
         the caller reports "Invalid job id specified" for it.
         """
         ids: list[int] = []
         for ref in refs:
-            found = self.cluster.elig.resolve(ref, split=True)
+            base = ref.split("_", 1)[0]
+            owner = self.cluster.jobs.get(int(base)) if base.isdigit() else None
+            split = owner is None or caller.admin or owner.uid == caller.uid
+            found = self.cluster.elig.resolve(ref, split=split)
             if not found and report_unknown:
                 base = ref.split("_", 1)[0]
                 found = [int(base)] if base.isdigit() else []
@@ -255,7 +260,7 @@ class JobService(rpc.JobServiceServicer):
         now = self.ctl.clock()
         results, orders = [], []
         refs = [str(i) for i in request.job_ids] + list(request.job_refs)
-        job_ids = self._refs(refs, report_unknown=True)
+        job_ids = self._refs(refs, caller, report_unknown=True)
         for job_id in job_ids:
             try:
                 out = action(job_id, caller, now)
@@ -309,8 +314,16 @@ class JobService(rpc.JobServiceServicer):
                 except BeginError as exc:
                     raise InvalidRequest("Invalid StartTime specification") from exc
         job_id = request.job_id
-        if request.job_ref:
-            ids = self.cluster.elig.resolve(request.job_ref, split=True)
+        ref = request.job_ref
+        if not ref and job_id in self.cluster.elig.arrays:
+            # an array's id: every task still pending (as scontrol update does)
+            pending = [i for i in self.cluster.elig.resolve(str(job_id))
+                       if self.cluster.jobs[i].state == JobState.PENDING]
+            ref = str(job_id) if len(pending) > 1 else ""
+            job_id = pending[0] if len(pending) == 1 else job_id
+        if ref:
+            ids = [i for i in self._refs([ref], caller)
+                   if request.job_ref or self.cluster.jobs[i].state == JobState.PENDING]
             if len(ids) != 1:
                 if not ids:
                     raise NotFound("Invalid job id specified")
