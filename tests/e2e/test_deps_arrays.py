@@ -167,6 +167,9 @@ def test_array_throttle_cancel_and_show(local_cluster: LocalCluster) -> None:
     assert f"ArrayJobId={array} ArrayTaskId=3 " in show and "JobState=CANCELLED" in show
     show = c.run("gctl", "show", "job", f"{array}_1").out
     assert f"ArrayJobId={array} ArrayTaskId=1 " in show and "JobState=RUNNING" in show
+    assert c.run("gqueue", "-h", "-o", "%i", "-j", f"{array}_1").out.split() == [f"{array}_1"]
+    assert c.run("gqueue", "-h", "-t", "all", "-o", "%i", "-j", f"{array}_[3-4]").out.split() == [
+        f"{array}_3", f"{array}_4"]
     # hold the whole remainder, requeue one running task on its own
     c.wait_for(lambda: f"{array}_2 RUNNING" in c.run(
         "gqueue", "-h", "-o", "%i %T", "-j", array).out, what="task 2 running")
@@ -185,3 +188,28 @@ def test_max_array_size(local_cluster: LocalCluster) -> None:
     r = c.run("gsub", "--array=0-1001", "--wrap", "true")
     assert (r.rc, r.err) == (1, "gsub: error: Batch job submission failed: "
                                 "Invalid job array specification\n")
+
+
+def test_controller_kill9_keeps_arrays_and_dependencies(local_cluster: LocalCluster) -> None:
+    import signal
+    import time
+
+    from .test_core import _restart_controller
+
+    c = local_cluster
+    # 8 CPUs per node, 2 nodes: 4-CPU tasks, 2 at a time (throttle), 3 tasks in all
+    array = str(c.submit("--array=0-2%2", "-c", "4", "-o", "a-%A_%a.out", "--wrap",
+                         "sleep 3; echo $SLURM_ARRAY_TASK_ID"))
+    after = c.submit("-d", f"afterok:{array}", "-o", "after.out", "--wrap", "echo after")
+    c.wait_for(lambda: c.run("gqueue", "-h", "-t", "R", "-o", "%i", "-j", array)
+               .out.count("\n") == 2, what="2 tasks running")
+    os.kill(c.pid("controller"), signal.SIGKILL)
+    time.sleep(0.5)
+    _restart_controller(c)
+    c.wait_for(lambda: c.run("gctl", "ping").rc == 0, what="controller back")
+    out = c.run("gqueue", "-h", "-o", "%i %T %r", "-j", f"{array},{after}").out.splitlines()
+    assert f"{after} PENDING Dependency" in out, out
+    assert c.wait_state(after, "COMPLETED", timeout=60) == "COMPLETED"
+    assert (c.workdir / "after.out").read_text() == "after\n"
+    for t in range(3):
+        assert (c.workdir / f"a-{array}_{t}.out").read_text() == f"{t}\n"
