@@ -321,11 +321,15 @@ def parse_args(
     opts.fields = _parse_fields(spec)
 
     opts.job_ids = []
-    for token in (t for t in (opts.jobs or "").split(",") if t):
+    opts.array_tasks = set()  # (array id, task id) asked for as A_a
+    for token in (t for t in re.split(r",(?![^\[]*\])", opts.jobs or "") if t):
         head = re.split(r"[._+]", token, maxsplit=1)[0]
         if not head.isdigit():
             raise formats.OptionError(f"Invalid job id: {token}")
         opts.job_ids.append(int(head))
+        task = re.fullmatch(r"\d+_(\d+)", token)
+        if task:
+            opts.array_tasks.add((int(head), int(task.group(1))))
     opts.users = [u for u in (opts.user or "").split(",") if u]
     opts.all_users = opts.allusers and not opts.users
     opts.states, all_states = formats.parse_job_states(opts.state or "")
@@ -366,12 +370,20 @@ def _cell(field: _Field, value: str) -> str:
     return value.ljust(width) if field.width < 0 else value.rjust(width)
 
 
+def _task_wanted(j: pb.JobInfo, opts: argparse.Namespace) -> bool:
+    """``-j A`` lists every task of array A; ``-j A_3`` only that one."""
+    tasks = getattr(opts, "array_tasks", set())
+    if not tasks or j.array_job_id in set(opts.job_ids) - {a for a, _ in tasks}:
+        return True
+    return (j.array_job_id, j.array_task_id) in tasks and not j.array_task_str
+
+
 def _filter(jobs: Iterable[pb.JobInfo], opts: argparse.Namespace) -> list[pb.JobInfo]:
     ids, users, states = set(opts.job_ids), set(opts.users), set(opts.states)
     out = [
         j
         for j in jobs
-        if (not ids or j.job_id in ids or j.array_job_id in ids)
+        if (not ids or (_task_wanted(j, opts) if j.array_job_id in ids else j.job_id in ids))
         and (not users or j.user in users or str(j.uid) in users)
         and (not states or j.state in states)
     ]

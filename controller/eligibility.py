@@ -385,6 +385,7 @@ class Eligibility:
     def _evaluate(self, job: Job, now: float) -> None:
         dep = job.dependency
         assert dep is not None
+        before = [(t.status, t.ready_at, t.seen_failure) for t in dep.terms]
         for t in dep.terms:
             if t.status != UNFULFILLED:
                 continue
@@ -407,6 +408,8 @@ class Eligibility:
                 )
         state = self._state(job)
         if state == UNFULFILLED:
+            if before != [(t.status, t.ready_at, t.seen_failure) for t in dep.terms]:
+                self.c._dirty(job)  # a term resolved: shown and stored
             return
         self.index.remove(job.job_id, dep, job.uid, job.name)
         if state == FAILED:

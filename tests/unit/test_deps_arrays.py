@@ -205,7 +205,9 @@ def test_and_dependency_multiple_ids(cluster: Cluster) -> None:
     down = submit(cluster, extra={"dependency": f"afterok:{a.job_id}:{b.job_id}"})
     cluster.schedule(1.0)
     finish(cluster, a)
+    cluster.dirty_jobs.clear()
     cluster.schedule(6.0)
+    assert down.job_id in cluster.dirty_jobs  # the resolved term is stored
     assert down.state == S.PENDING and down.reason == "Dependency"
     assert down.dependency is not None
     assert down.dependency.show() == f"afterok:{b.job_id}(unfulfilled)"
