@@ -462,3 +462,91 @@ def test_store_round_trip_keeps_dependencies_and_arrays(cluster: Cluster, tmp_pa
     assert (info.running, info.waiting, sorted(info.members)) == (2, 0, [0, 1])
     assert down.job_id in again.elig.index.by_upstream[up.job_id]
     again.validate()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_walk_arrays_keep_their_invariants(seed: int) -> None:
+    """Random submits, cancels, requeues and exits: throttles hold, every task of an
+    array exists exactly once, the counts match a recount (validate), and in the end
+    every task has run or been cancelled."""
+    import random
+
+    rnd = random.Random(seed)
+    c = Cluster([Partition("main", all_nodes=True, default=True)], "main")
+    for n in range(3):
+        add_node(c, f"node{n}", cpus=4, gpus=2)
+    arrays: dict[int, tuple[int, int]] = {}  # array id -> (task count, throttle)
+    now = 0.0
+    for _ in range(rnd.randint(2, 4)):
+        count, limit = rnd.randint(2, 12), rnd.choice([0, 0, 1, 2, 3])
+        spec = f"0-{count - 1}" + (f"%{limit}" if limit else "")
+        meta = submit(c, now, extra={"array": spec}, gpus_per_node=rnd.choice([0, 1, 2]))
+        arrays[meta.job_id] = (count, limit)
+    deps: list[tuple[Job, str, int]] = []
+    for a in arrays:
+        for kind in ("afterok", "afterany", "afternotok"):
+            deps.append((submit(c, now, extra={"dependency": f"{kind}:{a}"}), kind, a))
+
+    def check_dependents() -> None:
+        for job, kind, a in deps:
+            if job.state != S.RUNNING or job.start_time != now:
+                continue
+            tasks = [j for j in c.jobs.values() if j.array_job_id == a]
+            assert all(j.is_final for j in tasks) and not any(
+                j.array_tasks for j in tasks), (kind, a)
+            failed = any(j.state != S.COMPLETED for j in tasks)
+            assert (kind == "afterok" and not failed) or kind == "afterany" or (
+                kind == "afternotok" and failed), (kind, [(j.label, j.state) for j in tasks])
+
+    for _step in range(200):
+        now += 1.0
+        for n in c.nodes:
+            c.node_heartbeat(n, None, now)
+        c.schedule(now)
+        check_dependents()
+        for a, (_, limit) in arrays.items():
+            running = sum(1 for j in c.jobs.values()
+                          if j.array_job_id == a and j.state in (S.RUNNING, S.COMPLETING))
+            assert not limit or running <= limit, (a, running, limit)
+        c.validate()
+        running = [j for j in c.jobs.values() if j.state == S.RUNNING]
+        action = rnd.random()
+        if running and action < 0.5:
+            j = rnd.choice(running)
+            finish(c, j, code=rnd.choice([0, 0, 1]), now=now)
+        elif running and action < 0.6:
+            j = rnd.choice(running)
+            for o in c.requeue(j.job_id, ALICE, now):
+                c.job_exited(o.node, j.job_id, j.attempt, 0, 15, "cancelled", now)
+        elif action < 0.7:
+            a = rnd.choice(list(arrays))
+            t = rnd.randrange(arrays[a][0])
+            for i in c.elig.resolve(f"{a}_{t}", split=True):
+                j = c.jobs[i]
+                if not j.is_final and j.state != S.COMPLETING:
+                    for o in c.cancel(i, ALICE, now):  # kill orders: the node confirms
+                        c.job_exited(o.node, i, j.attempt, 0, 15, "cancelled", now)
+        if all(j.is_final or j.reason == "DependencyNeverSatisfied" for j in c.jobs.values()):
+            break
+    # drain: finish whatever still runs, until nothing is left
+    for _ in range(100):
+        now += 1.0
+        for n in c.nodes:
+            c.node_heartbeat(n, None, now)
+        c.schedule(now)
+        check_dependents()
+        running = [j for j in c.jobs.values() if j.state == S.RUNNING]
+        for j in running:
+            finish(c, j, now=now)
+        if all(j.is_final or j.reason == "DependencyNeverSatisfied" for j in c.jobs.values()):
+            break
+    c.validate()
+    for a, (count, _) in arrays.items():
+        tasks = [j.array_task_id for j in c.jobs.values() if j.array_job_id == a]
+        assert sorted(tasks) == list(range(count)), (a, tasks)
+        left = [(j.label, j.state, j.reason, j.hold) for j in c.jobs.values()
+                if j.array_job_id == a and not j.is_final]
+        assert not left, left
+    for job, kind, _ in deps:
+        assert job.is_final or job.reason == "DependencyNeverSatisfied", (kind, job.reason)
+        assert job.state != S.PENDING or kind != "afterany"
