@@ -407,14 +407,15 @@ def run(
         if args.verbose:
             if args.signal:
                 num = args.signal
-                say(f"{prog}: Signal {num} to job {result.job_id}\n")
+                say(f"{prog}: Signal {num} to job {result.job_label or result.job_id}\n")
             else:
-                say(f"{prog}: Terminating job {result.job_id}\n")
+                say(f"{prog}: Terminating job {result.job_label or result.job_id}\n")
         if result.ok:
             continue
         gone = result.error in IGNORED_WHEN_CANCELLING
         if args.verbose or not gone:
-            say(f"{prog}: error: Kill job error on job id {result.job_id}: {result.error}\n")
+            say(f"{prog}: error: Kill job error on job id {result.job_label or result.job_id}: "
+                f"{result.error}\n")
         if not (gone and args.signal == 0):
             status = 1
     return status

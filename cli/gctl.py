@@ -698,7 +698,8 @@ def _cmd_job_ids(s: _Session) -> int:
     for result in reply.results:
         if not result.ok:
             status = 1
-            s.report(CtlError(f"{result.error} for job {result.job_id}", bare=True))
+            s.report(CtlError(f"{result.error} for job {result.job_label or result.job_id}",
+                              bare=True))
     return status
 
 

@@ -74,6 +74,8 @@ class Eligibility:
         self._offers: dict[int, int] = {}  # array id -> tasks offered this pass
         self._started: dict[int, int] = {}  # array id -> tasks started this pass
         self._order: dict[int, int] = {}  # candidate id -> position among offered tasks
+        # (free cpus or -1 if untracked, idle, types of free GPUs) per schedulable node
+        self._free: list[tuple[int, bool, list[str]]] | None = None
 
     # ------------------------------------------------------------ submit
     def prepare(self, job: Job, extra: Mapping[str, str]) -> None:
@@ -445,6 +447,7 @@ class Eligibility:
         next_id = c.next_job_id
         room: dict[int, int] = {}
         fits: dict[Any, int] = {}
+        self._free = None
         out: list[Job] = []
         for job in pending:
             if job.state != S.PENDING:
@@ -515,21 +518,31 @@ class Eligibility:
         """An upper bound of how many copies of ``req`` fit on the free resources now.
 
         Counts free CPUs and GPUs node by node (memory, partitions and node lists
-        are left to the scheduler); stops counting at :data:`ARRAY_OFFER`.
+        are left to the scheduler); stops counting at :data:`ARRAY_OFFER`. The free
+        resources are read once per pass (:attr:`_free`).
         """
+        if self._free is None:
+            self._free = []
+            for node in self.c.nodes.values():
+                if node.schedulable:
+                    used = node.gpus_used
+                    self._free.append((
+                        node.cpus - node.cpus_alloc if node.cpus else -1, not node.jobs,
+                        [g.type for g in node.gpus if g.healthy and g.index not in used],
+                    ))
         count = 0
         per_node = max(req.nodes, 1)
-        for node in self.c.nodes.values():
-            if not node.schedulable:
-                continue
+        for cpus, idle, gpu_types in self._free:
             if req.exclusive or req.mem_whole_node:
-                n = 0 if node.jobs else 1
+                n = 1 if idle else 0
             else:
                 n = ARRAY_OFFER
-                if node.cpus:
-                    n = min(n, (node.cpus - node.cpus_alloc) // max(req.cpus_per_node, 1))
+                if cpus >= 0:
+                    n = min(n, cpus // max(req.cpus_per_node, 1))
                 if req.gpus_per_node:
-                    n = min(n, len(node.free_gpus(req.gpu_type)) // req.gpus_per_node)
+                    free = (sum(1 for t in gpu_types if t == req.gpu_type) if req.gpu_type
+                            else len(gpu_types))
+                    n = min(n, free // req.gpus_per_node)
             count += max(n, 0)
             if count >= ARRAY_OFFER * per_node:
                 break

@@ -227,11 +227,16 @@ class JobService(rpc.JobServiceServicer):
                 orders.extend(
                     self.cluster.cancel(job_id, caller, now, request.signal, request.batch_only)
                 )
-                results.append(pb.JobResult(job_id=job_id, ok=True))
+                results.append(pb.JobResult(job_id=job_id, ok=True, job_label=self._label(job_id)))
             except GschedError as exc:
-                results.append(pb.JobResult(job_id=job_id, ok=False, error=str(exc)))
+                results.append(pb.JobResult(job_id=job_id, ok=False, error=str(exc),
+                                            job_label=self._label(job_id)))
         await self.ctl.commit(orders)
         return pb.CancelReply(results=results)
+
+    def _label(self, job_id: int) -> str:
+        job = self.cluster.jobs.get(job_id)
+        return job.label if job is not None else str(job_id)
 
     def _refs(self, refs: Any, caller: Caller, report_unknown: bool = False) -> list[int]:
         """Job ids for ``12``/``12_3``/``12_[1-5]``; pending tasks are split off.
@@ -266,9 +271,10 @@ class JobService(rpc.JobServiceServicer):
                 out = action(job_id, caller, now)
                 if out:
                     orders.extend(out)
-                results.append(pb.JobResult(job_id=job_id, ok=True))
+                results.append(pb.JobResult(job_id=job_id, ok=True, job_label=self._label(job_id)))
             except GschedError as exc:
-                results.append(pb.JobResult(job_id=job_id, ok=False, error=str(exc)))
+                results.append(pb.JobResult(job_id=job_id, ok=False, error=str(exc),
+                                            job_label=self._label(job_id)))
         await self.ctl.commit(orders)
         return pb.JobIdsReply(results=results)
 

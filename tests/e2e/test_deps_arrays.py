@@ -157,7 +157,10 @@ def test_array_throttle_cancel_and_show(local_cluster: LocalCluster) -> None:
     out = c.run("gqueue", "-h", "-o", "%i %l", "-j", array).out.splitlines()
     assert f"{array}_9 4:00" in out and f"{array}_[2-8%2] 5:00" in out, out
     # cancel two pending tasks and one running one: task 2 takes the freed slot
-    assert c.run("gcancel", f"{array}_[3-4]", f"{array}_0").rc == 0
+    r = c.run("gcancel", "-v", f"{array}_[3-4]", f"{array}_0")
+    assert r.rc == 0
+    for task in (0, 3, 4):
+        assert f"gcancel: Terminating job {array}_{task}\n" in r.err, r.err
     c.wait_for(lambda: f"{array}_[5-8%2] PENDING" in c.run(
         "gqueue", "-h", "-o", "%i %T", "-j", array).out.splitlines(), what="remainder 5-8")
     out = c.run("gqueue", "-h", "-o", "%i %T", "-t", "all", "-j", array).out.splitlines()
