@@ -211,7 +211,7 @@ def show_job(
     if job.array_job_id:
         task = job.array_task_str or str(job.array_task_id)
         array = f" ArrayJobId={job.array_job_id} ArrayTaskId={task}"
-        if job.array_max_tasks:
+        if job.array_max_tasks and job.array_task_str:
             array += f" ArrayTaskThrottle={job.array_max_tasks}"
     lines = [
         f"JobId={job.job_id}{array} JobName={job.name}",

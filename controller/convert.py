@@ -99,9 +99,10 @@ def resolve_paths(job: Job) -> tuple[str, str]:
         "node": job.batch_host,
         "workdir": workdir,
     }
-    if job.array_job_id and job.array_tasks is None:
+    if job.array_job_id:
+        # the pending remainder has no task id yet: %a shows SLURM's NO_VAL there
         kw["array_job_id"] = job.array_job_id
-        kw["array_task_id"] = job.array_task_id
+        kw["array_task_id"] = job.array_task_id if job.array_tasks is None else None
         if not spec.output:
             out_pat = "slurm-%A_%a.out"
             err_pat = spec.error or out_pat

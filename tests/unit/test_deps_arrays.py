@@ -550,3 +550,37 @@ def test_random_walk_arrays_keep_their_invariants(seed: int) -> None:
     for job, kind, _ in deps:
         assert job.is_final or job.reason == "DependencyNeverSatisfied", (kind, job.reason)
         assert job.state != S.PENDING or kind != "afterany"
+
+
+def test_show_job_and_gqueue_codes_for_arrays(cluster: Cluster) -> None:
+    """What gctl show job and gqueue print for an array's remainder and its tasks."""
+    from gsched.cli import formats
+    from gsched.cli.show import show_job
+    from gsched.controller.convert import job_info
+    from gsched.protos import gsched_pb2 as pb
+
+    spec = pb.JobSpec(name="sweep", script="#!/bin/sh\n", workdir="/w").SerializeToString()
+    meta = submit(cluster, extra={"array": "0-5%2"})
+    meta.spec = spec
+    up = submit(cluster, hold=True)
+    down = submit(cluster, extra={"dependency": f"afterok:{meta.job_id}?afterany:{up.job_id}"})
+    cluster.schedule(1.0)
+    task = next(j for j in cluster.jobs.values() if j.array_task_id == 0)
+    rest = job_info(meta, 1.0, detail=True)
+    one = job_info(task, 1.0, detail=True)
+    text = show_job(rest)
+    assert text.startswith("JobId=1 ArrayJobId=1 ArrayTaskId=2-5 ArrayTaskThrottle=2 JobName=job")
+    assert "StdOut=/w/slurm-1_4294967294.out" in text
+    text = show_job(one)
+    assert text.startswith(f"JobId={task.job_id} ArrayJobId=1 ArrayTaskId=0 JobName=job")
+    assert "ArrayTaskThrottle" not in text
+    assert "StdOut=/w/slurm-1_0.out" in text
+    text = show_job(job_info(down, 1.0))
+    assert f"Dependency=afterok:1_*(unfulfilled)?afterany:{up.job_id}(unfulfilled)" in text
+    fmt = formats.parse_format("%i|%A|%F|%K|%E")
+    rows = formats.render_jobs([rest, one, job_info(down, 1.0)], fmt, 1.0, header=False)
+    assert rows == ["1_[2-5%2]|1|1|[2-5%2]|(null)", f"1_0|{task.job_id}|1|0|(null)",
+                    f"{down.job_id}|{down.job_id}|{down.job_id}|N/A|"
+                    f"afterok:1_*(unfulfilled)?afterany:{up.job_id}(unfulfilled)"]
+    assert [formats.job_label(j) for j in formats.expand_array_tasks([rest, one])] == [
+        "1_2", "1_3", "1_4", "1_5", "1_0"]
