@@ -138,6 +138,14 @@ def _tasks_per_node(ntasks: int, nnodes: int) -> list[int]:
 
 # Job-specific variables an exported environment may carry from an enclosing job
 # (a job submitted from inside another one): removed unless this job sets them.
+_ARRAY_VARS = (
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "SLURM_ARRAY_TASK_STEP",
+)
 _INHERITED_JOB_VARS = (
     "SLURM_NTASKS_PER_NODE",
     "SLURM_CPUS_PER_TASK",
@@ -222,9 +230,19 @@ def build_environment(
     ]
     nodelist = compress(names)
 
+    for name in _ARRAY_VARS:  # never inherited from a submitting array task
+        env.pop(name, None)
     set_ = env.__setitem__
     set_("SLURM_JOB_ID", str(job_id))
     set_("SLURM_JOBID", str(job_id))
+    if msg.array_job_id:
+        # SLURM_JOB_ID is the task's own id; the array's is SLURM_ARRAY_JOB_ID
+        set_("SLURM_ARRAY_JOB_ID", str(msg.array_job_id))
+        set_("SLURM_ARRAY_TASK_ID", str(msg.array_task_id))
+        set_("SLURM_ARRAY_TASK_COUNT", str(msg.array_task_count))
+        set_("SLURM_ARRAY_TASK_MIN", str(msg.array_task_min))
+        set_("SLURM_ARRAY_TASK_MAX", str(msg.array_task_max))
+        set_("SLURM_ARRAY_TASK_STEP", str(msg.array_task_step))
     set_("SLURM_JOB_NAME", spec.name)
     set_("SLURM_JOB_NODELIST", nodelist)
     set_("SLURM_NODELIST", nodelist)

@@ -23,7 +23,7 @@ optional argument given separately) is an error, as in sbatch.
 
 Where gsched differs from sbatch, on purpose:
 
-* ``--array``, ``--dependency``, ``--begin``, ``--test-only``, ``--wait``,
+* ``--test-only``, ``--wait``,
   ``--export-file``, ``--clusters``, ``--nodefile``, ``--bb``/``--bbf``,
   ``--container`` and ``#SBATCH hetjob`` are refused (``option --X is not
   supported yet``, exit 1): running the job without them would be wrong.
@@ -541,6 +541,29 @@ def _set_no_kill(st: _State, value: str | None) -> None:
         raise _fail("Invalid --no-kill specification")
 
 
+def _set_begin(st: _State, value: str | None) -> None:
+    """``--begin``: resolved here, against the submitting host's clock, as sbatch does.
+
+    Kept in ``spec.extra["begin"]`` as unix seconds.
+    """
+    import time
+
+    from gsched.common.begin import BeginError, parse_begin
+
+    try:
+        when = parse_begin(value or "", time.time())
+    except BeginError as exc:
+        raise _fail("Invalid time specification " + (value or ""), 1) from exc
+    st.extra["begin"] = str(int(when))
+
+
+def _check_array(value: str) -> None:
+    """sbatch refuses what is not digits, ``-``, ``,``, ``:`` and one ``%N``."""
+    body, _, limit = value.partition("%")
+    if not body or not re.fullmatch(r"[0-9,:\-\[\]]+", body) or (limit and not limit.isdigit()):
+        raise _fail("Invalid job array specification", 1)
+
+
 def _check_priority(value: str) -> None:
     if value.upper() == "TOP":
         return
@@ -588,11 +611,11 @@ def _x(
 _OPTIONS: list[_Opt] = [
     _x("account", "A"),
     _x("acctg-freq"),
-    _Opt("array", "a", REQ, _unsupported("array")),
+    _Opt("array", "a", REQ, _extra("array", _check_array), _unextra("array")),
     _x("batch"),
     _Opt("bb", "", REQ, _unsupported("bb")),
     _Opt("bbf", "", REQ, _unsupported("bbf")),
-    _Opt("begin", "b", REQ, _unsupported("begin")),
+    _Opt("begin", "b", REQ, _set_begin, _unextra("begin")),
     _Opt("chdir", "D", REQ, _set_chdir),
     _x("cluster-constraint"),
     _Opt("clusters", "M", REQ, _unsupported("clusters")),
@@ -608,7 +631,7 @@ _OPTIONS: list[_Opt] = [
     _Opt("cpus-per-task", "c", REQ, _attr("cpus_per_task", lambda v: _parse_int("--cpus-per-task", v, True))),
     _x("deadline"),
     _x("delay-boot", check=_time_check("--delay-boot")),
-    _Opt("dependency", "d", REQ, _unsupported("dependency")),
+    _Opt("dependency", "d", REQ, _extra("dependency"), _unextra("dependency")),
     _x("distribution", "m"),
     _Opt("error", "e", REQ, _io_path("error")),
     _Opt("exclude", "x", REQ, _set_hosts("exclude", "--exclude", True)),
@@ -732,7 +755,8 @@ Usage: {prog} [-N nnodes] [-n ntasks] [-c ncpus] [-p partition] [-t time]
        [--mem=MB] [--mem-per-cpu=MB] [--gres=gpu[:type]:n] [-G [type:]n]
        [--gpus-per-node=[type:]n] [--gpus-per-task=[type:]n] [--exclusive]
        [-w hosts] [-x hosts] [--export=ALL|NONE|names] [--requeue] [--nice[=n]]
-       [--comment=text] [--wrap=command] executable [args...]
+       [--comment=text] [-a array] [-b begin] [-d dependency]
+       [--wrap=command] executable [args...]
 """
 
 _HELP = """\
@@ -775,9 +799,19 @@ Resources:
       --requeue-exit=codes    requeue when the script exits with one of these codes
                               (e.g. 75,99-101; budget max_requeue_exit in config)
 
+Scheduling:
+  -a, --array=indexes         job array: 0-99, 1,3,5-7, 0-15:4; %N runs at most N
+                              tasks at once (ids below MaxArraySize, default 1001)
+  -b, --begin=time            defer the job: HH:MM[:SS], YYYY-MM-DD[THH:MM[:SS]],
+                              now+N[seconds|minutes|hours|days|weeks], midnight,
+                              noon, teatime, today, tomorrow
+  -d, --dependency=list       after:ID[+min], afterany:ID, afterok:ID, afternotok:ID,
+                              aftercorr:ID, singleton; ID may be A (every task of
+                              array A) or A_a; "," = all of them, "?" = any one
+      --kill-on-invalid-dep=yes|no  cancel the job if its dependency can never be met
+
 Other options (--qos, --account, --constraint, --mail-type, ...) are accepted and
-recorded, not yet acted on. Not supported yet: --array, --dependency, --begin,
---test-only, --wait, --export-file.
+recorded, not yet acted on. Not supported yet: --test-only, --wait, --export-file.
 
   -Q, --quiet                 print nothing on success
   -v, --verbose               more messages

@@ -580,6 +580,47 @@ def _raw_exit(j: pb.JobInfo) -> int:
     return ((j.exit_code & 0xFF) << 8) | (j.exit_signal & 0x7F)
 
 
+def job_label(j: pb.JobInfo) -> str:
+    """``J``; ``A_a`` for an array task; ``A_[4-99%8]`` for an array's pending remainder."""
+    if not j.array_job_id:
+        return str(j.job_id)
+    return f"{j.array_job_id}_{_array_task(j)}"
+
+
+def _array_task(j: pb.JobInfo) -> str:
+    if not j.array_job_id:
+        return "N/A"
+    if j.array_task_str:
+        limit = f"%{j.array_max_tasks}" if j.array_max_tasks else ""
+        return f"[{j.array_task_str}{limit}]"
+    return str(j.array_task_id)
+
+
+def expand_array_tasks(jobs: Iterable[pb.JobInfo]) -> list[pb.JobInfo]:
+    """``squeue -r``: an array's pending remainder as one line per task."""
+    out: list[pb.JobInfo] = []
+    for j in jobs:
+        if not j.array_task_str:
+            out.append(j)
+            continue
+        for task in _tasks(j.array_task_str):
+            one = type(j)()
+            one.CopyFrom(j)
+            one.array_task_str = ""
+            one.array_task_id = task
+            out.append(one)
+    return out
+
+
+def _tasks(text: str) -> list[int]:
+    ids: list[int] = []
+    for item in text.split(","):
+        rng, _, step = item.partition(":")
+        lo, _, hi = rng.partition("-")
+        ids.extend(range(int(lo), int(hi or lo) + 1, int(step or 1)))
+    return ids
+
+
 def _S(text: str) -> Callable[[Any, Any], str]:
     return lambda j, c: text
 
@@ -594,19 +635,19 @@ _JOB_COLS: dict[str, _Col] = {
     "d": _Col("MIN_TMP_DISK", _S("0")),
     "D": _attr("NODES", "num_nodes", num=True),
     "e": _Col("END_TIME", _end),
-    "E": _Col("DEPENDENCY", lambda j, c: _extra(j, "dependency")),
+    "E": _Col("DEPENDENCY", lambda j, c: j.dependency or "(null)"),
     "f": _Col("FEATURES", lambda j, c: _extra(j, "constraint")),
-    "F": _attr("ARRAY_JOB_ID", "job_id", num=True),
+    "F": _Col("ARRAY_JOB_ID", lambda j, c: str(j.array_job_id or j.job_id)),
     "g": _Col("GROUP", lambda j, c: j.group or str(j.gid)),
     "G": _attr("GROUP", "gid", num=True),
     "h": _Col("OVER_SUBSCRIBE", lambda j, c: "NO" if (_spec(j) and j.spec.exclusive) else "OK"),
     "H": _Col("SOCKETS_PER_NODE", _S("*")),
-    "i": _attr("JOBID", "job_id", num=True),
+    "i": _Col("JOBID", lambda j, c: job_label(j)),
     "I": _Col("CORES_PER_SOCKET", _S("*")),
     "j": _attr("NAME", "name"),
     "J": _Col("THREADS_PER_CORE", _S("*")),
     "k": _Col("COMMENT", lambda j, c: (j.spec.comment or "(null)") if _spec(j) else "(null)"),
-    "K": _Col("ARRAY_TASK_ID", _S("N/A")),
+    "K": _Col("ARRAY_TASK_ID", lambda j, c: _array_task(j)),
     "l": _Col("TIME_LIMIT", _limit, cut=False),
     "L": _Col("TIME_LEFT", _left, cut=False),
     "m": _Col("MIN_MEMORY", lambda j, c: _mem(j.mem_mb)),
@@ -875,10 +916,12 @@ def _job_json(j: pb.JobInfo, now: int, cluster: str) -> dict[str, Any]:
         "account": _extra(j, "account", ""),
         "accrue_time": int(j.submit_time),
         "admin_comment": "",
-        "array_job_id": 0,
-        "array_task_id": None,
-        "array_max_tasks": 0,
-        "array_task_string": "",
+        "array_job_id": j.array_job_id,
+        "array_task_id": (
+            j.array_task_id if j.array_job_id and not j.array_task_str else None
+        ),
+        "array_max_tasks": j.array_max_tasks,
+        "array_task_string": j.array_task_str,
         "association_id": 0,
         "batch_features": "",
         "batch_flag": True,

@@ -61,11 +61,17 @@ class _Field:
 class _Ctx:
     now: int
     cluster: str
-    ids: dict[int, str] = field(default_factory=dict)  # id(record) -> "JOBID.batch", "JOBID.0"
+    # id(record) -> the step suffix of a record gacct made: ".batch", ".0"; "" for an
+    # earlier attempt (gacct -D)
+    ids: dict[int, str] = field(default_factory=dict)
 
 
 def _job_id(j: pb.JobInfo, c: _Ctx) -> str:
-    return c.ids.get(id(j)) or str(j.job_id)
+    return formats.job_label(j) + c.ids.get(id(j), "")
+
+
+def _job_id_raw(j: pb.JobInfo, c: _Ctx) -> str:
+    return str(j.job_id) + c.ids.get(id(j), "")
 
 
 def _started(j: pb.JobInfo) -> bool:
@@ -142,7 +148,7 @@ _FIELD_LIST = [
     _Field("GID", 6, lambda j, c: str(j.gid), number=True),
     _Field("Group", 9, lambda j, c: j.group or str(j.gid)),
     _Field("JobID", -12, _job_id),
-    _Field("JobIDRaw", -12, _job_id),
+    _Field("JobIDRaw", -12, _job_id_raw),
     _Field("JobName", 10, lambda j, c: j.name),
     _Field("NCPUS", 10, lambda j, c: str(j.num_cpus if _started(j) else 0), number=True),
     _Field("NNodes", 8, lambda j, c: str(j.num_nodes), number=True),
@@ -330,11 +336,15 @@ def parse_args(
     opts.fields = _parse_fields(spec)
 
     opts.job_ids = []
-    for token in (t for t in (opts.jobs or "").split(",") if t):
+    opts.array_tasks = set()  # (array id, task id) asked for as A_a
+    for token in (t for t in re.split(r",(?![^\[]*\])", opts.jobs or "") if t):
         head = re.split(r"[._+]", token, maxsplit=1)[0]
         if not head.isdigit():
             raise formats.OptionError(f"Invalid job id: {token}")
         opts.job_ids.append(int(head))
+        task = re.fullmatch(r"\d+_(\d+)", token)
+        if task:
+            opts.array_tasks.add((int(head), int(task.group(1))))
     opts.users = [u for u in (opts.user or "").split(",") if u]
     opts.all_users = opts.allusers and not opts.users
     opts.states, all_states = formats.parse_job_states(opts.state or "")
@@ -377,12 +387,20 @@ def _cell(field: _Field, value: str) -> str:
     return value.ljust(width) if field.width < 0 else value.rjust(width)
 
 
+def _task_wanted(j: pb.JobInfo, opts: argparse.Namespace) -> bool:
+    """``-j A`` lists every task of array A; ``-j A_3`` only that one."""
+    tasks = getattr(opts, "array_tasks", set())
+    if not tasks or j.array_job_id in set(opts.job_ids) - {a for a, _ in tasks}:
+        return True
+    return (j.array_job_id, j.array_task_id) in tasks and not j.array_task_str
+
+
 def _filter(jobs: Iterable[pb.JobInfo], opts: argparse.Namespace) -> list[pb.JobInfo]:
     ids, users, states = set(opts.job_ids), set(opts.users), set(opts.states)
     out = [
         j
         for j in jobs
-        if (not ids or j.job_id in ids)
+        if (not ids or (_task_wanted(j, opts) if j.array_job_id in ids else j.job_id in ids))
         and (not users or j.user in users or str(j.uid) in users)
         and (not states or j.state in states)
     ]
@@ -492,7 +510,7 @@ def _with_duplicates(jobs: Sequence[pb.JobInfo], ctx: _Ctx) -> list[pb.JobInfo]:
             old.restart_count = a.attempt
             old.exit_code = old.exit_signal = 0
             old.reason = a.ended
-            ctx.ids[id(old)] = str(j.job_id)  # marks it as an earlier attempt: no steps
+            ctx.ids[id(old)] = ""  # marks it as an earlier attempt: no steps
             out.append(old)
         out.append(j)
     return out
@@ -503,7 +521,7 @@ def _step_record(j: pb.JobInfo, ctx: _Ctx, label: str) -> pb.JobInfo:
     rec.CopyFrom(j)
     rec.partition = ""
     del rec.attempts[:]
-    ctx.ids[id(rec)] = f"{j.job_id}.{label}"
+    ctx.ids[id(rec)] = f".{label}"
     return rec
 
 

@@ -118,7 +118,8 @@ class CancelArgs:
     """The parsed command line. ``signal`` 0 means cancel (SIGKILL semantics)."""
 
     job_ids: list[int] = dataclasses.field(default_factory=list)
-    unsupported_ids: list[str] = dataclasses.field(default_factory=list)  # array/step ids
+    unsupported_ids: list[str] = dataclasses.field(default_factory=list)  # step ids
+    job_refs: list[str] = dataclasses.field(default_factory=list)  # 12_3, 12_[1-5], 12_*
     users: list[str] = dataclasses.field(default_factory=list)
     names: list[str] = dataclasses.field(default_factory=list)
     states: list[str] = dataclasses.field(default_factory=list)
@@ -280,9 +281,11 @@ def parse_args(argv: list[str], prog: str = "gcancel") -> CancelArgs:
             job_id, plain = _parse_id(token)
             if plain:
                 args.job_ids.append(job_id)
-            else:
+            elif "." in token:
                 args.unsupported_ids.append(token)
-    if not (args.job_ids or args.unsupported_ids or args.has_filters):
+            else:
+                args.job_refs.append(token)
+    if not (args.job_ids or args.job_refs or args.unsupported_ids or args.has_filters):
         raise CancelError("No job identification provided")
     return args
 
@@ -356,13 +359,13 @@ def run(
 
     status = 0
     for token in args.unsupported_ids:
-        # Job arrays and steps do not exist in gsched yet; say so instead of a silent 0.
+        # Batch job steps cannot be cancelled on their own yet; say so instead of a silent 0.
         status = 1
         say(
             f"{prog}: error: Kill job error on job id {token}: "
             "Requested operation is presently disabled\n"
         )
-    if not (args.job_ids or args.has_filters):
+    if not (args.job_ids or args.job_refs or args.has_filters):
         return status
 
     from gsched.protos import gsched_pb2 as pb
@@ -373,6 +376,7 @@ def run(
         client = connect(prog)
     flt = pb.JobFilter(
         job_ids=args.job_ids,
+        job_refs=args.job_refs,
         users=args.users,
         names=args.names,
         states=args.states,
@@ -395,7 +399,7 @@ def run(
         results = list(client.call("Cancel", request).results)
     except ClientError as exc:
         per_job = ("NOT_FOUND", "PERMISSION_DENIED", "FAILED_PRECONDITION")
-        if not (exc.code in per_job and flt.job_ids):
+        if not (exc.code in per_job and (flt.job_ids or flt.job_refs)):
             say(f"{prog}: error: {exc.message}\n")
             return 1
         results = [pb.JobResult(job_id=i, ok=False, error=exc.message) for i in flt.job_ids]
@@ -403,14 +407,15 @@ def run(
         if args.verbose:
             if args.signal:
                 num = args.signal
-                say(f"{prog}: Signal {num} to job {result.job_id}\n")
+                say(f"{prog}: Signal {num} to job {result.job_label or result.job_id}\n")
             else:
-                say(f"{prog}: Terminating job {result.job_id}\n")
+                say(f"{prog}: Terminating job {result.job_label or result.job_id}\n")
         if result.ok:
             continue
         gone = result.error in IGNORED_WHEN_CANCELLING
         if args.verbose or not gone:
-            say(f"{prog}: error: Kill job error on job id {result.job_id}: {result.error}\n")
+            say(f"{prog}: error: Kill job error on job id {result.job_label or result.job_id}: "
+                f"{result.error}\n")
         if not (gone and args.signal == 0):
             status = 1
     return status

@@ -6,6 +6,7 @@ Supported (keywords and entities case-insensitive, abbreviated as scontrol allow
                               | hostnames [LIST] | hostlist LIST | config
     gctl hold|release|requeue ID[,ID...] [ID...]
     gctl update JobId=ID[,ID] [TimeLimit=[+|-]T] [Partition=P] [Name=N] [Nice[=N]] [Comment=C]
+                [Dependency=LIST] [StartTime=TIME]
     gctl update NodeName=LIST State=DRAIN|RESUME|DOWN|IDLE|UNDRAIN [Reason="..."]
     gctl ping | version | -V | help
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import getopt
 import os
+import re
 import sys
 from typing import IO, Any
 
@@ -41,8 +43,11 @@ Usage: {prog} [-o] [-d] [-Q] [-v] [-V] COMMAND
   show hostnames [LIST]    expand a hostlist (default: $SLURM_JOB_NODELIST)
   show hostlist LIST       compress a list of host names
   show config              controller configuration
-  hold|release|requeue|requeuehold ID[,ID...]
+  hold|uhold|release|requeue|requeuehold ID[,ID...]   (ID: N, A_a, A_[1-5])
+                           hold by an operator is an admin hold (JobHeldAdmin)
+                           that only an operator can release; uhold: a user hold
   update JobId=ID [TimeLimit=[+|-]T] [Partition=P] [Name=N] [Nice=N] [Comment=C]
+                  [Dependency=LIST] [StartTime=TIME]
   update NodeName=LIST State=DRAIN|RESUME|DOWN|IDLE|UNDRAIN [Reason=TEXT]
   ping                     report whether the controller is up
   version                  print the version
@@ -92,6 +97,7 @@ class JobUpdate:
     job_ids: list[int]
     fields: dict[str, str]
     time_delta: int = 0
+    job_refs: list[str] = dataclasses.field(default_factory=list)  # 12_3, 12_[1-5]
 
 
 @dataclasses.dataclass
@@ -117,6 +123,11 @@ class Args:
     details: bool = False
     quiet: bool = False
     verbose: int = 0
+    user_hold: bool = False  # uhold/holdu: a user hold even for an operator
+
+
+# An array task or a set of tasks: 12_3, 12_[1-5,7], 12_*
+_ARRAY_REF = re.compile(r"[0-9]+_([0-9]+|\[[0-9,:%\-]+\]|\*)\Z")
 
 
 def _abbrev(word: str, keyword: str, minimum: int) -> bool:
@@ -198,6 +209,7 @@ def parse_args(argv: list[str], prog: str = "gctl") -> Args:
     for name, full, minimum in _KEYWORDS:
         if _abbrev(keyword, full, minimum):
             args.command = name
+            args.user_hold = full in ("holdu", "uhold")
             break
     else:
         raise CtlError(f"invalid keyword: {keyword}", bare=True)
@@ -336,6 +348,10 @@ def _parse_job_update(rest: list[str]) -> JobUpdate:
             if abs(nice) > NICE_LIMIT:
                 raise CtlError(f"Nice value out of range (+/- {NICE_LIMIT}). Value ignored")
             fields["Nice"] = str(nice)
+        elif _abbrev(tag, "dependency", 3):
+            fields["Dependency"] = value
+        elif _abbrev(tag, "starttime", 3) or _abbrev(tag, "begintime", 3):
+            fields["StartTime"] = value
         elif _abbrev(tag, "partition", 2):
             fields["Partition"] = value
         elif _abbrev(tag, "name", 2) or _abbrev(tag, "jobname", 4):
@@ -350,10 +366,17 @@ def _parse_job_update(rest: list[str]) -> JobUpdate:
         raise CtlError("No changes specified", bare=True)
     if ids_text is None:
         raise CtlError("No job ID specified")
-    tokens = [t for t in ids_text.split(",") if t]
-    if not tokens or not all(t.isdigit() and int(t) > 0 for t in tokens):
+    tokens = [t for t in re.split(r",(?![^\[]*\])", ids_text) if t]
+    if not tokens or not all(
+        (t.isdigit() and int(t) > 0) or _ARRAY_REF.match(t) for t in tokens
+    ):
         raise CtlError(f"Invalid job id specified for job {ids_text}", bare=True)
-    return JobUpdate(job_ids=[int(t) for t in tokens], fields=fields, time_delta=delta)
+    return JobUpdate(
+        job_ids=[int(t) for t in tokens if t.isdigit()],
+        fields=fields,
+        time_delta=delta,
+        job_refs=[t for t in tokens if not t.isdigit()],
+    )
 
 
 def _parse_node_update(rest: list[str]) -> NodeUpdate:
@@ -527,6 +550,8 @@ def _show_job(s: _Session, target: str | None) -> int:
         flt = pb.JobFilter(all_states=True, detail=True)
     elif target.isdigit() and int(target) > 0:
         flt = pb.JobFilter(job_ids=[int(target)], all_states=True, detail=True)
+    elif _ARRAY_REF.match(target):
+        flt = pb.JobFilter(job_refs=[target], all_states=True, detail=True)
     else:
         raise CtlError("Invalid job id specified", perror=perror)
     try:
@@ -651,17 +676,21 @@ def _cmd_job_ids(s: _Session) -> int:
               "requeuehold": "Requeue"}[s.args.command]
     status = 0
     ids: list[int] = []
+    refs: list[str] = []
     for token in s.args.ids:
         if token.isdigit() and int(token) > 0:
             ids.append(int(token))
+        elif _ARRAY_REF.match(token):
+            refs.append(token)
         else:
             status = 1
             s.report(CtlError(f"Invalid job id specified for job {token}", bare=True))
-    if not ids:
+    if not ids and not refs:
         return status
     try:
-        reply = s.call(method, pb.JobIdsRequest(job_ids=ids,
-                                                hold=s.args.command == "requeuehold"))
+        reply = s.call(method, pb.JobIdsRequest(job_ids=ids, job_refs=refs,
+                                                hold=s.args.command == "requeuehold",
+                                                user_hold=s.args.user_hold))
     except ClientError as exc:
         for job_id in ids:
             s.report(CtlError(f"{exc.message} for job {job_id}", bare=True))
@@ -669,7 +698,8 @@ def _cmd_job_ids(s: _Session) -> int:
     for result in reply.results:
         if not result.ok:
             status = 1
-            s.report(CtlError(f"{result.error} for job {result.job_id}", bare=True))
+            s.report(CtlError(f"{result.error} for job {result.job_label or result.job_id}",
+                              bare=True))
     return status
 
 
@@ -706,6 +736,12 @@ def _update_job(s: _Session, update: JobUpdate) -> int:
     from gsched.protos import gsched_pb2 as pb
 
     status = 0
+    for ref in update.job_refs:
+        try:
+            s.call("UpdateJob", pb.UpdateJobRequest(job_ref=ref, fields=dict(update.fields)))
+        except ClientError as exc:
+            status = 1
+            s.report(CtlError(f"{exc.message} for job {ref}", bare=True))
     for job_id in update.job_ids:
         fields = dict(update.fields)
         try:

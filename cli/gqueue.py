@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -59,7 +60,8 @@ def _parser(prog: str) -> _Parser:
     a("-O", "--Format", dest="long_format", help="squeue -O field list, e.g. jobid,name:30")
     a("-p", "--partition", "--partitions", dest="partition", help="comma separated partitions")
     a("-q", "--qos", help="accepted for compatibility; no effect")
-    a("-r", "--array", action="store_true", help="one array task per line (accepted)")
+    a("-r", "--array", action="store_true",
+      help="one line per pending array task (default: A_[0-99] on one line)")
     a("-s", "--steps", nargs="?", const="", metavar="STEPS",
       help="running job steps (optionally only these JOBID.STEPID, comma separated)")
     a("-S", "--sort", help="sort fields, e.g. '-p,i' (squeue letters)")
@@ -142,7 +144,12 @@ def parse_args(
         opts.steps = extra.pop(0)
     if extra:
         raise formats.OptionError(f"Unrecognized option: {extra[0]}")
-    opts.job_ids = _job_ids(jobs_text)
+    # 12_[1,3] is one id: split on commas outside brackets
+    tokens = [t for t in re.split(r",(?![^\[]*\])", jobs_text) if t]
+    opts.job_ids = _job_ids(",".join(t.split("_", 1)[0] for t in tokens))
+    # array tasks (12_3, 12_[1-5]) are resolved by the controller
+    opts.job_refs = [t for t in tokens if "_" in t and "." not in t]
+    opts.job_refs_all = [t if "_" in t else t.split(".", 1)[0] for t in tokens]
 
     users = _split(opts.user) or _split(env.get("SQUEUE_USERS"))
     if opts.me:
@@ -209,7 +216,8 @@ def build_request(opts: argparse.Namespace) -> pb.ListJobsRequest:
 
     return pbm.ListJobsRequest(
         filter=pbm.JobFilter(
-            job_ids=opts.job_ids,
+            job_ids=[] if opts.job_refs else opts.job_ids,
+            job_refs=opts.job_refs_all if opts.job_refs else [],
             users=opts.users,
             states=opts.states_list,
             partitions=opts.partitions,
@@ -223,7 +231,7 @@ def build_request(opts: argparse.Namespace) -> pb.ListJobsRequest:
 
 def filter_jobs(jobs: Iterable[pb.JobInfo], opts: argparse.Namespace) -> list[pb.JobInfo]:
     """Apply ``opts``'s filters again on this side (the controller should have)."""
-    ids = set(opts.job_ids)
+    ids = set() if opts.job_refs else set(opts.job_ids)
     users = set(opts.users)
     states = set(opts.states_list)
     parts = set(opts.partitions)
@@ -232,7 +240,7 @@ def filter_jobs(jobs: Iterable[pb.JobInfo], opts: argparse.Namespace) -> list[pb
     finished = formats.FINISHED_JOB_STATES
     out = []
     for j in jobs:
-        if ids and j.job_id not in ids:
+        if ids and j.job_id not in ids and j.array_job_id not in ids:
             continue
         if users and j.user not in users and str(j.uid) not in users:
             continue
@@ -257,6 +265,8 @@ def render(reply: pb.ListJobsReply, opts: argparse.Namespace, *, cluster: str = 
 
     now = reply.now or time.time()
     jobs = filter_jobs(reply.jobs, opts)
+    if opts.array:
+        jobs = formats.expand_array_tasks(jobs)
     if opts.json:
         return formats.jobs_json(formats.sort_jobs(jobs, opts.sort, now), now, cluster=cluster)
     lines = [formats.date_line(now)] if opts.date_line else []
@@ -329,7 +339,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             if exc.code == "NOT_FOUND" and opts.job_ids:
                 fail(prog, "Invalid job id specified")
             fail(prog, exc.message)
-        if len(opts.job_ids) == 1 and not any(j.job_id == opts.job_ids[0] for j in reply.jobs):
+        if len(opts.job_ids) == 1 and not opts.job_refs and not any(
+            opts.job_ids[0] in (j.job_id, j.array_job_id) for j in reply.jobs
+        ):
             fail(prog, "Invalid job id specified")
         text = render(reply, opts, cluster=client.cluster_name)
         if not first:

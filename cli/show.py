@@ -185,6 +185,8 @@ def show_job(
     eligible = job.submit_time
     if pending and job.reason in _NOT_ELIGIBLE:
         eligible = 0
+    if job.begin_time:  # --begin: eligible from then on, as scontrol shows it
+        eligible = max(job.submit_time, job.begin_time)
     if pending and spec.nodes_min:
         # sbatch -N 4 asks for 4-4 nodes, and scontrol shows the range while pending.
         nodes_shown = f"{job.num_nodes or spec.nodes_min}-{spec.nodes_max or spec.nodes_min}"
@@ -205,13 +207,19 @@ def show_job(
     stderr = job.stderr_path or stdout
     group = job.group or str(job.gid)
 
+    array = ""
+    if job.array_job_id:
+        task = job.array_task_str or str(job.array_task_id)
+        array = f" ArrayJobId={job.array_job_id} ArrayTaskId={task}"
+        if job.array_max_tasks and job.array_task_str:
+            array += f" ArrayTaskThrottle={job.array_max_tasks}"
     lines = [
-        f"JobId={job.job_id} JobName={job.name}",
+        f"JobId={job.job_id}{array} JobName={job.name}",
         f"UserId={job.user}({job.uid}) GroupId={group}({job.gid}) MCS_label=N/A",
         f"Priority={job.priority} Nice={spec.nice} "
         f"Account={_or_null(extra.get('account', ''))} QOS={_or_null(extra.get('qos', ''))}",
         f"JobState={job.state} Reason={job.reason or 'None'} "
-        f"Dependency={_or_null(extra.get('dependency', ''))}",
+        f"Dependency={_or_null(job.dependency)}",
         f"Requeue={0 if spec.requeue == 2 else 1} Restarts={job.restart_count} BatchFlag=1 "
         f"Reboot=0 ExitCode={job.exit_code}:{job.exit_signal}",
         f"RunTime={_hms(_run_time(job, now))} TimeLimit={_time_limit(job.time_limit)} TimeMin=N/A",

@@ -116,6 +116,8 @@ class ControllerConfig(NamedTuple):
     default_partition: str = "main"
     socket: str = ""  # local fast-path Unix socket; default <state_dir>/controller.sock; "none" = off
     key_file: str = ""  # cluster secret agents must prove; default <state_dir>/cluster.key if present
+    max_array_size: int = 1001  # SLURM's MaxArraySize: array task ids must be below this
+    kill_invalid_depend: bool = False  # SLURM's DependencyParameters=kill_invalid_depend
 
 
 class AgentConfig(NamedTuple):

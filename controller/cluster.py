@@ -20,6 +20,7 @@ from gsched.controller.backfill import (
     expected_ends,
     schedule_backfill,
 )
+from gsched.controller.eligibility import Eligibility
 from gsched.controller.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from gsched.controller.jobs import ACTIVE_STATES, FINAL_STATES, Job, JobState, transition
 from gsched.controller.nodes import Gpu, Node
@@ -122,6 +123,8 @@ class Cluster:
         backfill: BackfillConfig | None = None,
         finished_keep: float = 300.0,
         path_resolver: Callable[[Job], tuple[str, str]] | None = None,
+        max_array_size: int = 1001,
+        kill_invalid_depend: bool = False,
     ) -> None:
         self.partitions: dict[str, Partition] = {p.name: p for p in partitions}
         self.default_partition = default_partition
@@ -154,6 +157,8 @@ class Cluster:
         self.dirty_jobs: set[int] = set()
         self.dirty_nodes: set[str] = set()
         self.need_schedule = False
+        # dependencies and job arrays (see eligibility.py)
+        self.elig = Eligibility(self, max_array_size, kill_invalid_depend)
         for part in self.partitions.values():
             for name in part.nodes:
                 self.nodes.setdefault(name, Node(name))
@@ -178,16 +183,19 @@ class Cluster:
 
     def _move(self, job: Job, new: JobState, now: float, why: str = "") -> None:
         """Every state change of a job goes through here (and the table in jobs.py)."""
+        old = job.state
         transition(job, new, now, why)
         if new == S.PENDING:
             self.pending_ids.add(job.job_id)
         else:
             self.pending_ids.discard(job.job_id)
+        self.elig.moved(job, old, new, now)
 
     def reindex(self) -> None:
         """Rebuild derived indexes after loading jobs from the store."""
         self.pending_ids = {j.job_id for j in self.jobs.values() if j.state == S.PENDING}
         self.stopping = {j.job_id for j in self.jobs.values() if j.stop}
+        self.elig.reindex()
         self.need_schedule = True
 
     def pending_order(self) -> list[Job]:
@@ -222,6 +230,7 @@ class Cluster:
         for p in parts:
             if p.max_time >= 0 and req.time_limit > p.max_time:
                 raise InvalidRequest("Requested time limit is invalid (missing or exceeds some limit)")
+        self.elig.check(job, self.next_job_id)
         job.job_id = self.next_job_id
         self.next_job_id += 1
         job.submit_time = now
@@ -232,6 +241,7 @@ class Cluster:
         job.story.append((now, "", "PENDING", "submitted"))
         self.jobs[job.job_id] = job
         self.pending_ids.add(job.job_id)
+        self.elig.submitted(job)
         self._dirty(job)
         self.need_schedule = self.need_schedule or not job.hold
         logger.debug("job %d submitted by %s (%s)", job.job_id, job.user, job.name)
@@ -264,13 +274,14 @@ class Cluster:
             return []
         return self._stop(job, S.CANCELLED, "cancelled", now)
 
-    def hold(self, job_id: int, caller: Caller, now: float) -> None:
+    def hold(self, job_id: int, caller: Caller, now: float, user_hold: bool = False) -> None:
         job = self._own(job_id, caller)
         if job.state != S.PENDING:
             raise Conflict(NOT_PENDING)
         job.hold = True
         job.priority = 0
-        job.reason = "JobHeldAdmin" if caller.admin and caller.uid != job.uid else "JobHeldUser"
+        # scontrol hold by an operator is an admin hold (uhold: a user hold)
+        job.reason = "JobHeldAdmin" if caller.admin and not user_hold else "JobHeldUser"
         self._dirty(job)
 
     def release(self, job_id: int, caller: Caller, now: float) -> None:
@@ -312,7 +323,15 @@ class Cluster:
                     raise InvalidRequest("Invalid partition name specified")
                 changes["partitions"] = names
             elif k in ("name", "jobname"):
-                job.name = str(value)
+                old_name, job.name = job.name, str(value)
+                self.elig.renamed(job, old_name)
+            elif k == "dependency":
+                self.elig.set_dependency(job, str(value))
+            elif k in ("starttime", "begintime"):
+                # unix seconds, resolved by the service from SLURM's time formats
+                job.begin_time = float(value)
+                job.eligible_time = job.begin_time
+                job.reason = "None" if job.reason == "BeginTime" else job.reason
             elif k == "nice":
                 nice = int(value)
                 if nice < 0 and not caller.admin:
@@ -520,7 +539,9 @@ class Cluster:
             if j.is_final and j.end_time and now - j.end_time > self.finished_keep
         ]
         for job_id in old:
-            del self.jobs[job_id]
+            self.elig.forget(self.jobs.pop(job_id))
+        if self.elig.index.timers and min(self.elig.index.timers.values()) <= now:
+            self.need_schedule = True
         return orders
 
     def next_deadline(self, now: float) -> float:
@@ -654,6 +675,7 @@ class Cluster:
                     self._dirty(job)
                 continue
             pending.append(job)
+        pending = self.elig.select(pending, now)
         if not pending:
             return []
         holders = {i for n in self.nodes.values() for i in n.jobs}
@@ -662,7 +684,9 @@ class Cluster:
             pending, self.nodes, self.partitions, self.default_partition, ends, now,
             self.backfill,
         )
-        self.reservations = plan.reservations
+        self.elig.materialize(decisions, now)
+        reasons = self.elig.own_reasons(reasons)
+        self.reservations = {i: r for i, r in plan.reservations.items() if i in self.jobs}
         orders: list[Order] = []
         for d in decisions:
             job = self.jobs[d.job_id]
@@ -824,6 +848,7 @@ class Cluster:
                     assert job.job_id in self.nodes[name].jobs, f"job {job.job_id} lost {name}"
             if job.state in FINAL_STATES:
                 assert not job.pending_nodes, f"final job {job.job_id} still on nodes"
+        self.elig.validate()
 
 
 def _order(job: Job) -> tuple[int, float, int]:

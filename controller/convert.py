@@ -121,6 +121,13 @@ def resolve_paths(job: Job) -> tuple[str, str]:
         "node": job.batch_host,
         "workdir": workdir,
     }
+    if job.array_job_id:
+        # the pending remainder has no task id yet: %a shows SLURM's NO_VAL there
+        kw["array_job_id"] = job.array_job_id
+        kw["array_task_id"] = job.array_task_id if job.array_tasks is None else None
+        if not spec.output:
+            out_pat = "slurm-%A_%a.out"
+            err_pat = spec.error or out_pat
     out = expand_path_pattern(out_pat, **kw)
     err = expand_path_pattern(err_pat, **kw)
     return os.path.join(workdir, out), os.path.join(workdir, err)
@@ -164,7 +171,18 @@ def job_info(job: Job, now: float, detail: bool = False) -> pb.JobInfo:
         stderr_path=job.stderr_path,
         batch_host=job.batch_host,
         last_failure=job.last_failure,
+        eligible_time=job.eligible_time,
+        begin_time=job.begin_time,
     )
+    if job.dependency is not None:
+        info.dependency = job.dependency.show()
+    if job.array_job_id:
+        info.array_job_id = job.array_job_id
+        info.array_max_tasks = job.array_max_running
+        if job.array_tasks is not None:
+            info.array_task_str = str(job.array_tasks)
+        else:
+            info.array_task_id = job.array_task_id
     for a in job.attempts:
         info.attempts.add(
             attempt=a["attempt"], nodes=a["nodes"], start_time=a["start"],

@@ -11,6 +11,8 @@ import enum
 import logging
 from typing import Any
 
+from gsched.controller.arrays import TaskSet
+from gsched.controller.deps import Dependency
 from gsched.controller.errors import InvalidTransition
 
 __all__ = [
@@ -136,6 +138,16 @@ class Job:
     stop: dict[str, Any] = dataclasses.field(default_factory=dict)
     # one entry per start: {"attempt", "nodes", "start", "end", "ended"}
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    # --dependency, --begin, --array (controller/deps.py, controller/arrays.py)
+    dependency: Dependency | None = None
+    kill_on_invalid_dep: bool = False
+    begin_time: float = 0.0  # --begin (unix seconds); 0 = not given
+    array_job_id: int = 0  # 0 = not part of an array
+    array_task_id: int = -1  # this task's id; -1 = not an array, or the pending remainder
+    array_tasks: TaskSet | None = None  # the remainder record: tasks not split off yet
+    array_max_running: int = 0  # %N throttle; 0 = none
+    # (count, min, max, step) of the whole array as submitted: SLURM_ARRAY_TASK_*
+    array_size: tuple[int, int, int, int] = (0, 0, 0, 0)
     rev: int = 0  # bumped on every change (not stored): keys caches of derived views
     story: list[tuple[float, str, str, str]] = dataclasses.field(default_factory=list)
 
@@ -150,6 +162,16 @@ class Job:
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def label(self) -> str:
+        """The id users see: ``J``, ``A_a`` for a task, ``A_[0-99%8]`` for the remainder."""
+        if not self.array_job_id:
+            return str(self.job_id)
+        if self.array_tasks is not None:
+            limit = f"%{self.array_max_running}" if self.array_max_running else ""
+            return f"{self.array_job_id}_[{self.array_tasks}{limit}]"
+        return f"{self.array_job_id}_{self.array_task_id}"
 
 
 def transition(job: Job, new: JobState, now: float, why: str = "") -> None:

@@ -117,6 +117,8 @@ class Controller:
                 depth=cfg.controller.backfill_depth, window=cfg.controller.backfill_window
             ),
             path_resolver=convert.resolve_paths,
+            max_array_size=cfg.controller.max_array_size,
+            kill_invalid_depend=cfg.controller.kill_invalid_depend,
         )
         self.store = Store(cfg.database_url)
         from gsched.common import clusterkey
@@ -318,6 +320,14 @@ class Controller:
             controller_address=self.cfg.controller.address,
             batch=order.node_index == 0,
         )
+        if job.array_job_id and job.array_tasks is None:
+            count, low, high, step = job.array_size
+            launch.array_job_id = job.array_job_id
+            launch.array_task_id = job.array_task_id
+            launch.array_task_count = count
+            launch.array_task_min = low
+            launch.array_task_max = high
+            launch.array_task_step = step
         for name, a in job.alloc.items():
             launch.nodes.add(
                 node=name, indices=a.get("gpus", []), cpus=a.get("cpus", 0),

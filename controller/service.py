@@ -124,6 +124,7 @@ class JobService(rpc.JobServiceServicer):
             hold=spec.hold,
             comment=spec.comment,
         )
+        self.cluster.elig.prepare(job, spec.extra)  # --dependency, --begin, --array
         self.cluster.submit(job, self.ctl.clock())
         await self.ctl.commit()
         return pb.SubmitReply(job_id=job.job_id)
@@ -134,9 +135,21 @@ class JobService(rpc.JobServiceServicer):
         if bad:
             raise InvalidRequest(f"Invalid job state specified: {sorted(bad)[0]}")
         all_states = f.all_states or "ALL" in states
-        if f.job_ids:
+        if f.job_refs:
+            seen: set[int] = set()
             jobs = []
+            for ref in f.job_refs:
+                for i in self.cluster.elig.resolve(ref):
+                    if i not in seen and i in self.cluster.jobs:
+                        seen.add(i)
+                        jobs.append(self.cluster.jobs[i])
+        elif f.job_ids:
+            jobs = []
+            arrays = self.cluster.elig.arrays
             for i in f.job_ids:
+                if i in arrays:  # an array's id: every task of it, as squeue -j shows
+                    jobs.extend(self.cluster.jobs[t] for t in self.cluster.elig.resolve(str(i)))
+                    continue
                 job = self.cluster.jobs.get(i)
                 if job is not None:
                     jobs.append(job)
@@ -147,7 +160,8 @@ class JobService(rpc.JobServiceServicer):
         for job in jobs:
             if states and not all_states and job.state not in states:
                 continue
-            if not states and not all_states and not f.job_ids and job.state not in ACTIVE_STATES:
+            if (not states and not all_states and not f.job_ids and not f.job_refs
+                    and job.state not in ACTIVE_STATES):
                 continue
             if users and job.user not in users and str(job.uid) not in users:
                 continue
@@ -164,7 +178,7 @@ class JobService(rpc.JobServiceServicer):
         now = self.ctl.clock()
         f = request.filter
         jobs = self._select(f)
-        if f.job_ids and not jobs:
+        if (f.job_ids or f.job_refs) and not jobs:
             raise NotFound("Invalid job id specified")
         if f.detail:
             return pb.ListJobsReply(jobs=[convert.job_info(j, now, True) for j in jobs], now=now)
@@ -196,8 +210,14 @@ class JobService(rpc.JobServiceServicer):
         caller = identify(context)
         now = self.ctl.clock()
         f = request.filter
-        if f.job_ids:
-            ids = list(f.job_ids)
+        if f.job_refs:
+            ids = self._refs(f.job_refs, caller, report_unknown=True)
+            if f.users or f.states or f.partitions or f.names:
+                wanted = {j.job_id for j in self._select(pb.JobFilter(
+                    users=f.users, states=f.states, partitions=f.partitions, names=f.names))}
+                ids = [i for i in ids if i in wanted or i not in self.cluster.jobs]
+        elif f.job_ids:
+            ids = self._refs([str(i) for i in f.job_ids], caller, report_unknown=True)
             if f.users or f.states or f.partitions or f.names:
                 wanted = {j.job_id for j in self._select(pb.JobFilter(
                     users=f.users, states=f.states, partitions=f.partitions, names=f.names))}
@@ -214,11 +234,36 @@ class JobService(rpc.JobServiceServicer):
                 orders.extend(
                     self.cluster.cancel(job_id, caller, now, request.signal, request.batch_only)
                 )
-                results.append(pb.JobResult(job_id=job_id, ok=True))
+                results.append(pb.JobResult(job_id=job_id, ok=True, job_label=self._label(job_id)))
             except GschedError as exc:
-                results.append(pb.JobResult(job_id=job_id, ok=False, error=str(exc)))
+                results.append(pb.JobResult(job_id=job_id, ok=False, error=str(exc),
+                                            job_label=self._label(job_id)))
         await self.ctl.commit(orders)
         return pb.CancelReply(results=results)
+
+    def _label(self, job_id: int) -> str:
+        job = self.cluster.jobs.get(job_id)
+        return job.label if job is not None else str(job_id)
+
+    def _refs(self, refs: Any, caller: Caller, report_unknown: bool = False) -> list[int]:
+        """Job ids for ``12``/``12_3``/``12_[1-5]``; pending tasks are split off.
+
+        Tasks are split off the array's pending remainder only for its owner or an
+        operator (anyone else gets the remainder's id, and a permission error).
+        An unknown id is kept (as the number typed) when ``report_unknown``, so that
+        the caller reports "Invalid job id specified" for it.
+        """
+        ids: list[int] = []
+        for ref in refs:
+            base = ref.split("_", 1)[0]
+            owner = self.cluster.jobs.get(int(base)) if base.isdigit() else None
+            split = owner is None or caller.admin or owner.uid == caller.uid
+            found = self.cluster.elig.resolve(ref, split=split)
+            if not found and report_unknown:
+                base = ref.split("_", 1)[0]
+                found = [int(base)] if base.isdigit() else []
+            ids.extend(i for i in found if i not in ids)
+        return ids
 
     async def _each(
         self, request: pb.JobIdsRequest, context: Any, action: Callable[..., Any]
@@ -226,20 +271,28 @@ class JobService(rpc.JobServiceServicer):
         caller = identify(context)
         now = self.ctl.clock()
         results, orders = [], []
-        for job_id in request.job_ids:
+        refs = [str(i) for i in request.job_ids] + list(request.job_refs)
+        job_ids = self._refs(refs, caller, report_unknown=True)
+        for job_id in job_ids:
             try:
                 out = action(job_id, caller, now)
                 if out:
                     orders.extend(out)
-                results.append(pb.JobResult(job_id=job_id, ok=True))
+                results.append(pb.JobResult(job_id=job_id, ok=True, job_label=self._label(job_id)))
             except GschedError as exc:
-                results.append(pb.JobResult(job_id=job_id, ok=False, error=str(exc)))
+                results.append(pb.JobResult(job_id=job_id, ok=False, error=str(exc),
+                                            job_label=self._label(job_id)))
         await self.ctl.commit(orders)
         return pb.JobIdsReply(results=results)
 
     @handler
     async def Hold(self, request: pb.JobIdsRequest, context: Any) -> pb.JobIdsReply:
-        return await self._each(request, context, self.cluster.hold)
+        user_hold = request.user_hold
+
+        def hold(job_id: int, caller: Caller, now: float) -> None:
+            self.cluster.hold(job_id, caller, now, user_hold=user_hold)
+
+        return await self._each(request, context, hold)
 
     @handler
     async def Release(self, request: pb.JobIdsRequest, context: Any) -> pb.JobIdsReply:
@@ -266,7 +319,33 @@ class JobService(rpc.JobServiceServicer):
                     fields[key] = str(parse_time_limit(fields[key]))
                 except ValueError as exc:
                     raise InvalidRequest("Invalid TimeLimit specification") from exc
-        self.cluster.update_job(request.job_id, caller, fields, self.ctl.clock())
+            elif key.lower() in ("starttime", "begintime"):
+                from gsched.common.begin import BeginError, parse_begin
+
+                try:
+                    fields[key] = str(parse_begin(fields[key], self.ctl.clock()))
+                except BeginError as exc:
+                    raise InvalidRequest("Invalid StartTime specification") from exc
+        job_id = request.job_id
+        ref = request.job_ref
+        if not ref and job_id in self.cluster.elig.arrays:
+            # an array's id: every task still pending (as scontrol update does)
+            pending = [i for i in self.cluster.elig.resolve(str(job_id))
+                       if self.cluster.jobs[i].state == JobState.PENDING]
+            ref = str(job_id) if len(pending) > 1 else ""
+            job_id = pending[0] if len(pending) == 1 else job_id
+        if ref:
+            ids = [i for i in self._refs([ref], caller)
+                   if request.job_ref or self.cluster.jobs[i].state == JobState.PENDING]
+            if len(ids) != 1:
+                if not ids:
+                    raise NotFound("Invalid job id specified")
+                for i in ids:
+                    self.cluster.update_job(i, caller, fields, self.ctl.clock())
+                await self.ctl.commit()
+                return pb.UpdateJobReply()
+            job_id = ids[0]
+        self.cluster.update_job(job_id, caller, fields, self.ctl.clock())
         await self.ctl.commit()
         return pb.UpdateJobReply()
 

@@ -16,7 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gsched.controller.arrays import TaskSet
 from gsched.controller.cluster import Cluster
+from gsched.controller.deps import Dependency
 from gsched.controller.jobs import Job, JobState, Request
 from gsched.controller.nodes import Gpu, Node
 
@@ -62,6 +64,9 @@ jobs_t = sa.Table(
     sa.Column("alloc", sa.Text, nullable=False),  # JSON, allocation order kept
     sa.Column("pending_nodes", sa.Text, nullable=False),  # JSON list
     sa.Column("spec", sa.LargeBinary, nullable=False),  # serialized gsched.v1.JobSpec
+    # JSON: dependency, --begin, array fields (see sched_to_json); "" = none of them
+    sa.Column("sched", sa.Text, nullable=False, default=""),
+    sa.Column("array_job_id", sa.BigInteger, nullable=False, default=0),  # 0 = not an array
 )
 
 nodes_t = sa.Table(
@@ -140,11 +145,50 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "alloc": json.dumps(list(job.alloc.items())),
         "pending_nodes": json.dumps(job.pending_nodes),
         "spec": job.spec,
+        "sched": sched_to_json(job),
+        "array_job_id": job.array_job_id,
     }
+
+
+def sched_to_json(job: Job) -> str:
+    """The dependency, --begin and array fields of ``job`` as one JSON text."""
+    out: dict[str, Any] = {}
+    if job.dependency is not None:
+        out["dep"] = job.dependency.to_dict()
+    if job.kill_on_invalid_dep:
+        out["kill_dep"] = True
+    if job.begin_time:
+        out["begin"] = job.begin_time
+    if job.array_job_id:
+        out["array"] = [job.array_job_id, job.array_task_id, job.array_max_running,
+                        list(job.array_size),
+                        None if job.array_tasks is None else job.array_tasks.to_json()]
+    return json.dumps(out) if out else ""
+
+
+def sched_from_json(job: Job, text: str) -> None:
+    if not text:
+        return
+    raw = json.loads(text)
+    if "dep" in raw:
+        job.dependency = Dependency.from_dict(raw["dep"])
+    job.kill_on_invalid_dep = bool(raw.get("kill_dep", False))
+    job.begin_time = float(raw.get("begin", 0.0))
+    if "array" in raw:
+        a, t, limit, size, tasks = raw["array"]
+        job.array_job_id, job.array_task_id, job.array_max_running = a, t, limit
+        job.array_size = tuple(size)  # type: ignore[assignment]
+        job.array_tasks = None if tasks is None else TaskSet(tasks)
 
 
 def row_to_job(row: Any) -> Job:
     m = row._mapping
+    job = _row_to_job(m)
+    sched_from_json(job, m.get("sched") or "")
+    return job
+
+
+def _row_to_job(m: Any) -> Job:
     return Job(
         job_id=m["job_id"],
         user=m["user"],
@@ -300,8 +344,8 @@ class Store:
         limit: int,
     ) -> list[Job]:
         q = sa.select(jobs_t)
-        if job_ids:
-            q = q.where(jobs_t.c.job_id.in_(job_ids))
+        if job_ids:  # an array's id names every task of it
+            q = q.where(sa.or_(jobs_t.c.job_id.in_(job_ids), jobs_t.c.array_job_id.in_(job_ids)))
         if uids is not None:
             q = q.where(jobs_t.c.uid.in_(uids))
         if states:

@@ -97,7 +97,7 @@ class JobSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., script: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., environment: _Optional[_Mapping[str, str]] = ..., export_mode: _Optional[str] = ..., output: _Optional[str] = ..., error: _Optional[str] = ..., input: _Optional[str] = ..., open_mode: _Optional[str] = ..., time_limit: _Optional[int] = ..., nodes_min: _Optional[int] = ..., nodes_max: _Optional[int] = ..., ntasks: _Optional[int] = ..., ntasks_per_node: _Optional[int] = ..., cpus_per_task: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_whole_node: _Optional[bool] = ..., mem_per_cpu_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., gpus_per_node: _Optional[int] = ..., gpus_per_task: _Optional[int] = ..., gpu_type: _Optional[str] = ..., partitions: _Optional[_Iterable[str]] = ..., hold: _Optional[bool] = ..., exclusive: _Optional[bool] = ..., nodelist: _Optional[str] = ..., exclude: _Optional[str] = ..., requeue: _Optional[int] = ..., comment: _Optional[str] = ..., submit_host: _Optional[str] = ..., submit_dir: _Optional[str] = ..., nice: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ..., wrapped: _Optional[bool] = ..., shell: _Optional[str] = ...) -> None: ...
 
 class JobInfo(_message.Message):
-    __slots__ = ("job_id", "name", "user", "uid", "gid", "group", "state", "reason", "partition", "submit_time", "start_time", "end_time", "time_limit", "nodes", "num_nodes", "num_cpus", "num_tasks", "mem_mb", "gpus", "exit_code", "exit_signal", "restart_count", "priority", "spec", "stdout_path", "stderr_path", "gpu_alloc", "batch_host", "now", "attempts", "last_failure")
+    __slots__ = ("job_id", "name", "user", "uid", "gid", "group", "state", "reason", "partition", "submit_time", "start_time", "end_time", "time_limit", "nodes", "num_nodes", "num_cpus", "num_tasks", "mem_mb", "gpus", "exit_code", "exit_signal", "restart_count", "priority", "spec", "stdout_path", "stderr_path", "gpu_alloc", "batch_host", "now", "attempts", "last_failure", "dependency", "array_job_id", "array_task_id", "array_task_str", "array_max_tasks", "eligible_time", "begin_time")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,13 @@ class JobInfo(_message.Message):
     NOW_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     LAST_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    DEPENDENCY_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_TASK_STR_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_MAX_TASKS_FIELD_NUMBER: _ClassVar[int]
+    ELIGIBLE_TIME_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_TIME_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     name: str
     user: str
@@ -160,7 +167,14 @@ class JobInfo(_message.Message):
     now: float
     attempts: _containers.RepeatedCompositeFieldContainer[AttemptInfo]
     last_failure: str
-    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., partition: _Optional[str] = ..., submit_time: _Optional[float] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., time_limit: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., num_nodes: _Optional[int] = ..., num_cpus: _Optional[int] = ..., num_tasks: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., exit_code: _Optional[int] = ..., exit_signal: _Optional[int] = ..., restart_count: _Optional[int] = ..., priority: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., gpu_alloc: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., batch_host: _Optional[str] = ..., now: _Optional[float] = ..., attempts: _Optional[_Iterable[_Union[AttemptInfo, _Mapping]]] = ..., last_failure: _Optional[str] = ...) -> None: ...
+    dependency: str
+    array_job_id: int
+    array_task_id: int
+    array_task_str: str
+    array_max_tasks: int
+    eligible_time: float
+    begin_time: float
+    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., partition: _Optional[str] = ..., submit_time: _Optional[float] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., time_limit: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., num_nodes: _Optional[int] = ..., num_cpus: _Optional[int] = ..., num_tasks: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., exit_code: _Optional[int] = ..., exit_signal: _Optional[int] = ..., restart_count: _Optional[int] = ..., priority: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., gpu_alloc: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., batch_host: _Optional[str] = ..., now: _Optional[float] = ..., attempts: _Optional[_Iterable[_Union[AttemptInfo, _Mapping]]] = ..., last_failure: _Optional[str] = ..., dependency: _Optional[str] = ..., array_job_id: _Optional[int] = ..., array_task_id: _Optional[int] = ..., array_task_str: _Optional[str] = ..., array_max_tasks: _Optional[int] = ..., eligible_time: _Optional[float] = ..., begin_time: _Optional[float] = ...) -> None: ...
 
 class AttemptInfo(_message.Message):
     __slots__ = ("attempt", "nodes", "start_time", "end_time", "ended")
@@ -201,7 +215,7 @@ class SubmitReply(_message.Message):
     def __init__(self, job_id: _Optional[int] = ...) -> None: ...
 
 class JobFilter(_message.Message):
-    __slots__ = ("job_ids", "users", "states", "partitions", "names", "all_states", "detail")
+    __slots__ = ("job_ids", "users", "states", "partitions", "names", "all_states", "detail", "job_refs")
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     USERS_FIELD_NUMBER: _ClassVar[int]
     STATES_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +223,7 @@ class JobFilter(_message.Message):
     NAMES_FIELD_NUMBER: _ClassVar[int]
     ALL_STATES_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    JOB_REFS_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[int]
     users: _containers.RepeatedScalarFieldContainer[str]
     states: _containers.RepeatedScalarFieldContainer[str]
@@ -216,7 +231,8 @@ class JobFilter(_message.Message):
     names: _containers.RepeatedScalarFieldContainer[str]
     all_states: bool
     detail: bool
-    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[str]] = ..., partitions: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., all_states: _Optional[bool] = ..., detail: _Optional[bool] = ...) -> None: ...
+    job_refs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[str]] = ..., partitions: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., all_states: _Optional[bool] = ..., detail: _Optional[bool] = ..., job_refs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ("filter", "with_steps")
@@ -273,14 +289,16 @@ class CancelRequest(_message.Message):
     def __init__(self, filter: _Optional[_Union[JobFilter, _Mapping]] = ..., signal: _Optional[int] = ..., batch_only: _Optional[bool] = ...) -> None: ...
 
 class JobResult(_message.Message):
-    __slots__ = ("job_id", "ok", "error")
+    __slots__ = ("job_id", "ok", "error", "job_label")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    JOB_LABEL_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     ok: bool
     error: str
-    def __init__(self, job_id: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+    job_label: str
+    def __init__(self, job_id: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., job_label: _Optional[str] = ...) -> None: ...
 
 class CancelReply(_message.Message):
     __slots__ = ("results",)
@@ -289,12 +307,16 @@ class CancelReply(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[JobResult, _Mapping]]] = ...) -> None: ...
 
 class JobIdsRequest(_message.Message):
-    __slots__ = ("job_ids", "hold")
+    __slots__ = ("job_ids", "hold", "job_refs", "user_hold")
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     HOLD_FIELD_NUMBER: _ClassVar[int]
+    JOB_REFS_FIELD_NUMBER: _ClassVar[int]
+    USER_HOLD_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[int]
     hold: bool
-    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., hold: _Optional[bool] = ...) -> None: ...
+    job_refs: _containers.RepeatedScalarFieldContainer[str]
+    user_hold: bool
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., hold: _Optional[bool] = ..., job_refs: _Optional[_Iterable[str]] = ..., user_hold: _Optional[bool] = ...) -> None: ...
 
 class JobIdsReply(_message.Message):
     __slots__ = ("results",)
@@ -303,7 +325,7 @@ class JobIdsReply(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[JobResult, _Mapping]]] = ...) -> None: ...
 
 class UpdateJobRequest(_message.Message):
-    __slots__ = ("job_id", "fields")
+    __slots__ = ("job_id", "fields", "job_ref")
     class FieldsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -313,9 +335,11 @@ class UpdateJobRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    JOB_REF_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     fields: _containers.ScalarMap[str, str]
-    def __init__(self, job_id: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    job_ref: str
+    def __init__(self, job_id: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ..., job_ref: _Optional[str] = ...) -> None: ...
 
 class UpdateJobReply(_message.Message):
     __slots__ = ()
@@ -723,7 +747,7 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., started: _Optional[_Union[JobStarted, _Mapping]] = ..., exited: _Optional[_Union[JobExited, _Mapping]] = ..., step_output: _Optional[_Union[StepOutput, _Mapping]] = ..., step_exit: _Optional[_Union[StepTaskExit, _Mapping]] = ...) -> None: ...
 
 class Launch(_message.Message):
-    __slots__ = ("ref", "spec", "user", "uid", "gid", "group", "nodes", "node_index", "partition", "time_limit", "stdout_path", "stderr_path", "cluster_name", "ntasks", "submit_time", "kill_wait", "node_addresses", "controller_address", "batch", "last_failure")
+    __slots__ = ("ref", "spec", "user", "uid", "gid", "group", "nodes", "node_index", "partition", "time_limit", "stdout_path", "stderr_path", "cluster_name", "ntasks", "submit_time", "kill_wait", "node_addresses", "controller_address", "batch", "last_failure", "array_job_id", "array_task_id", "array_task_count", "array_task_min", "array_task_max", "array_task_step")
     class NodeAddressesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -751,6 +775,12 @@ class Launch(_message.Message):
     CONTROLLER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     LAST_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_TASK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_TASK_MIN_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_TASK_MAX_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_TASK_STEP_FIELD_NUMBER: _ClassVar[int]
     ref: AttemptRef
     spec: JobSpec
     user: str
@@ -771,7 +801,13 @@ class Launch(_message.Message):
     controller_address: str
     batch: bool
     last_failure: str
-    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., node_index: _Optional[int] = ..., partition: _Optional[str] = ..., time_limit: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., cluster_name: _Optional[str] = ..., ntasks: _Optional[int] = ..., submit_time: _Optional[float] = ..., kill_wait: _Optional[int] = ..., node_addresses: _Optional[_Mapping[str, str]] = ..., controller_address: _Optional[str] = ..., batch: _Optional[bool] = ..., last_failure: _Optional[str] = ...) -> None: ...
+    array_job_id: int
+    array_task_id: int
+    array_task_count: int
+    array_task_min: int
+    array_task_max: int
+    array_task_step: int
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., node_index: _Optional[int] = ..., partition: _Optional[str] = ..., time_limit: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., cluster_name: _Optional[str] = ..., ntasks: _Optional[int] = ..., submit_time: _Optional[float] = ..., kill_wait: _Optional[int] = ..., node_addresses: _Optional[_Mapping[str, str]] = ..., controller_address: _Optional[str] = ..., batch: _Optional[bool] = ..., last_failure: _Optional[str] = ..., array_job_id: _Optional[int] = ..., array_task_id: _Optional[int] = ..., array_task_count: _Optional[int] = ..., array_task_min: _Optional[int] = ..., array_task_max: _Optional[int] = ..., array_task_step: _Optional[int] = ...) -> None: ...
 
 class SignalJob(_message.Message):
     __slots__ = ("ref", "signal", "batch_only", "job_warning")

@@ -1095,12 +1095,6 @@ def test_bad_extras(tmp_path: Path, args: list[str], message: str, code: int) ->
 @pytest.mark.parametrize(
     ("args", "name"),
     [
-        (["--array=1-3"], "array"),
-        (["-a", "1-3"], "array"),
-        (["--dependency=afterok:1"], "dependency"),
-        (["-d", "afterok:1"], "dependency"),
-        (["--begin=now+1hour"], "begin"),
-        (["-b", "16:00"], "begin"),
         (["--test-only"], "test-only"),
         (["-W"], "wait"),
         (["--wait"], "wait"),
@@ -1117,10 +1111,50 @@ def test_unsupported_options(tmp_path: Path, args: list[str], name: str) -> None
 
 
 def test_unsupported_option_in_a_directive(tmp_path: Path) -> None:
-    assert errors(tmp_path, ["job.sh"], script="#!/bin/sh\n#SBATCH --array=0-9\n") == (
-        ["gsub: error: option --array is not supported yet"],
+    assert errors(tmp_path, ["job.sh"], script="#!/bin/sh\n#SBATCH --test-only\n") == (
+        ["gsub: error: option --test-only is not supported yet"],
         1,
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "key", "value"),
+    [
+        (["--array=1-3"], "array", "1-3"),
+        (["-a", "0-15:4%2"], "array", "0-15:4%2"),
+        (["--dependency=afterok:1:2,afterany:3_4"], "dependency", "afterok:1:2,afterany:3_4"),
+        (["-d", "singleton"], "dependency", "singleton"),
+        (["--kill-on-invalid-dep=yes"], "kill-on-invalid-dep", "yes"),
+    ],
+)
+def test_array_dependency_kept_for_the_controller(
+    tmp_path: Path, args: list[str], key: str, value: str
+) -> None:
+    assert dict(submit(tmp_path, [*args, "job.sh"]).spec.extra) == {key: value}
+
+
+def test_array_in_a_directive_and_env(tmp_path: Path) -> None:
+    spec = submit(tmp_path, ["job.sh"], script="#!/bin/sh\n#SBATCH --array=0-9%3\n").spec
+    assert spec.extra["array"] == "0-9%3"
+    spec = submit(tmp_path, ["job.sh"], env={**ENV, "SBATCH_ARRAY_INX": "1-3"}).spec
+    assert spec.extra["array"] == "1-3"
+
+
+def test_bad_array_refused_by_gsub(tmp_path: Path) -> None:
+    assert errors(tmp_path, ["--array=x", "job.sh"]) == (
+        ["gsub: error: Invalid job array specification"], 1)
+
+
+def test_begin_is_resolved_to_unix_seconds(tmp_path: Path) -> None:
+    import time
+
+    before = int(time.time())
+    spec = submit(tmp_path, ["--begin=now+1hour", "job.sh"]).spec
+    assert before + 3600 <= int(spec.extra["begin"]) <= int(time.time()) + 3600
+    spec = submit(tmp_path, ["-b", "2031-02-03T04:05:06", "job.sh"]).spec
+    assert int(spec.extra["begin"]) == int(time.mktime((2031, 2, 3, 4, 5, 6, 0, 0, -1)))
+    assert errors(tmp_path, ["--begin=someday", "job.sh"]) == (
+        ["gsub: error: Invalid time specification someday"], 1)
 
 
 # ---------------------------------------------------------------- SBATCH_* variables
@@ -1177,8 +1211,8 @@ def test_env_debug_sets_verbosity(tmp_path: Path) -> None:
 
 
 def test_env_unsupported(tmp_path: Path) -> None:
-    assert errors(tmp_path, ["job.sh"], env={**ENV, "SBATCH_ARRAY_INX": "1-3"}) == (
-        ["gsub: error: option --array is not supported yet"],
+    assert errors(tmp_path, ["job.sh"], env={**ENV, "SBATCH_WAIT": "1"}) == (
+        ["gsub: error: option --wait is not supported yet"],
         1,
     )
 

@@ -164,3 +164,15 @@ def test_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
         gacct.main(["-o", "nope"])
     assert exc.value.code == 1
     assert capsys.readouterr().err == 'gacct: error: Invalid field requested: "nope"\n'
+
+
+def test_array_ids_select_tasks() -> None:
+    jobs = [pb.JobInfo(job_id=i, array_job_id=5, array_task_id=t, state="COMPLETED")
+            for i, t in ((5, 9), (6, 0), (7, 3))]
+    jobs.append(pb.JobInfo(job_id=8, state="COMPLETED"))
+    opts = parse("-j", "5_3,8")
+    assert [j.job_id for j in gacct._filter(jobs, opts)] == [7, 8]
+    opts = parse("-j", "5")
+    assert [formats.job_label(j) for j in gacct._filter(jobs, opts)] == ["5_9", "5_0", "5_3"]
+    opts = parse("-j", "7")
+    assert [j.job_id for j in gacct._filter(jobs, opts)] == [7]

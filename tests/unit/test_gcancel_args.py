@@ -70,7 +70,8 @@ def test_ids_in_every_spelling() -> None:
     assert gcancel.parse_args(["1,2", "3"]).job_ids == [1, 2, 3]
     args = gcancel.parse_args(["12_3", "12_[1,3]", "13.0", "14_*", "15"])
     assert args.job_ids == [15]
-    assert args.unsupported_ids == ["12_3", "12_[1,3]", "13.0", "14_*"]
+    assert args.unsupported_ids == ["13.0"]
+    assert args.job_refs == ["12_3", "12_[1,3]", "14_*"]
 
 
 @pytest.mark.parametrize("token", ["abc", "0", "12x", "12_", "-5x", "12.batch"])
@@ -289,18 +290,25 @@ def test_filter_only_cancel() -> None:
     assert list(request.filter.states) == ["PENDING"]
 
 
-def test_array_ids_are_reported_not_ignored() -> None:
+def test_step_ids_are_reported_not_ignored() -> None:
     fake = FakeClient(Cancel=results((15, "")))
-    assert run(["12_3", "15"], client=fake) == (
+    assert run(["12.0", "15"], client=fake) == (
         1,
         "",
-        "scancel: error: Kill job error on job id 12_3: "
+        "scancel: error: Kill job error on job id 12.0: "
         "Requested operation is presently disabled\n",
     )
     assert list(fake.calls[0][1].filter.job_ids) == [15]
-    only_arrays = FakeClient()
-    assert run(["12_3"], client=only_arrays)[0] == 1
-    assert only_arrays.calls == []
+    only_steps = FakeClient()
+    assert run(["12.0"], client=only_steps)[0] == 1
+    assert only_steps.calls == []
+
+
+def test_array_ids_go_to_the_controller() -> None:
+    fake = FakeClient(Cancel=results((16, ""), (17, "")))
+    assert run(["12_3", "12_[1-2]"], client=fake) == (0, "", "")
+    flt = fake.calls[0][1].filter
+    assert list(flt.job_refs) == ["12_3", "12_[1-2]"] and list(flt.job_ids) == []
 
 
 def test_controller_unreachable() -> None:

@@ -49,8 +49,13 @@ def test_filters_go_into_the_request() -> None:
     assert list(f.states) == ["PENDING", "RUNNING"]
     assert list(f.partitions) == ["gpu", "main"]
     assert list(f.names) == ["a", "b"]
-    assert list(f.job_ids) == [5, 7]
+    # with an array task among them, the ids go to the controller as typed
+    assert list(f.job_ids) == [] and list(f.job_refs) == ["5", "7_2"]
     assert not f.all_states  # explicit states win over "-j shows any state"
+    f = gqueue.build_request(parse("-j", "5,7")).filter
+    assert list(f.job_ids) == [5, 7] and list(f.job_refs) == []
+    o = parse("-j", "12_[1,3],14")
+    assert o.job_ids == [12, 14] and o.job_refs == ["12_[1,3]"]
 
 
 def test_jobs_show_any_state_and_take_a_separate_word() -> None:
