@@ -19,9 +19,13 @@ from gsched.controller.backfill import (
     expected_ends,
     schedule_backfill,
 )
+from gsched.controller.cluster_policy import PolicyMixin
 from gsched.controller.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from gsched.controller.jobs import ACTIVE_STATES, FINAL_STATES, Job, JobState, transition
 from gsched.controller.nodes import Gpu, Node
+from gsched.controller.policy import Policy
+from gsched.controller.prioritize import Prioritizer
+from gsched.controller.priority import PriorityConfig
 from gsched.controller.scheduler import Partition, feasible
 
 __all__ = [
@@ -97,7 +101,7 @@ class NodeReport:
     info: dict[str, Any]
 
 
-class Cluster:
+class Cluster(PolicyMixin):
     """All controller state. Methods validate, apply, mark dirty, and return orders."""
 
     def __init__(
@@ -115,6 +119,9 @@ class Cluster:
         backfill: BackfillConfig | None = None,
         finished_keep: float = 300.0,
         path_resolver: Callable[[Job], tuple[str, str]] | None = None,
+        priority: PriorityConfig | None = None,
+        policy: Policy | None = None,
+        calc_period: float = 5.0,
     ) -> None:
         self.partitions: dict[str, Partition] = {p.name: p for p in partitions}
         self.default_partition = default_partition
@@ -141,6 +148,9 @@ class Cluster:
         self.dirty_jobs: set[int] = set()
         self.dirty_nodes: set[str] = set()
         self.need_schedule = False
+        # priority, fair share, accounts, QOS (docs/policy.md)
+        self.prio = Prioritizer(priority, policy, calc_period)
+        self.preempting: dict[int, set[int]] = {}  # preemptor -> victims still running
         for part in self.partitions.values():
             for name in part.nodes:
                 self.nodes.setdefault(name, Node(name))
@@ -208,12 +218,13 @@ class Cluster:
         for p in parts:
             if p.max_time >= 0 and req.time_limit > p.max_time:
                 raise InvalidRequest("Requested time limit is invalid (missing or exceeds some limit)")
+        self._check_policy(job, parts)
         job.job_id = self.next_job_id
         self.next_job_id += 1
         job.submit_time = now
         job.state = S.PENDING
         job.partition = ",".join(names)
-        job.priority = 0 if job.hold else max(0, 10000 - job.nice)
+        job.priority = self._priority(job, now)
         job.reason = "JobHeldUser" if job.hold else "None"
         job.story.append((now, "", "PENDING", "submitted"))
         self.jobs[job.job_id] = job
@@ -266,7 +277,7 @@ class Cluster:
         if job.reason == "JobHeldAdmin" and not caller.admin:
             raise PermissionDenied(DENIED)
         job.hold = False
-        job.priority = max(0, 10000 - job.nice)
+        job.priority = self._priority(job, now)
         job.reason = "None"
         self._dirty(job)
         self.need_schedule = True
@@ -304,7 +315,14 @@ class Cluster:
                 if nice < 0 and not caller.admin:
                     raise PermissionDenied(DENIED)
                 job.nice = nice
-                job.priority = 0 if job.hold else max(0, 10000 - nice)
+                job.priority = self._priority(job, now)
+            elif k == "priority":
+                self._set_admin_priority(job, caller, str(value), now)
+            elif k in ("account", "qos"):
+                acct = str(value) if k == "account" else job.account
+                qos = str(value) if k == "qos" else job.qos
+                job.account, job.qos = self.prio.policy.resolve(job.user, acct, qos)
+                job.priority = self._priority(job, now)
             elif k == "comment":
                 job.comment = str(value)
             else:
@@ -489,6 +507,7 @@ class Cluster:
             for j in self.jobs.values()
         ):
             self.need_schedule = True
+        orders.extend(self._policy_tick(now))
         old = [
             j.job_id
             for j in self.jobs.values()
@@ -557,11 +576,15 @@ class Cluster:
             pending.append(job)
         if not pending:
             return []
+        if self.prio.due(now):
+            self._recompute(now)
+            pending.sort(key=_order)
         holders = {i for n in self.nodes.values() for i in n.jobs}
         ends = expected_ends((self.jobs[i] for i in holders if i in self.jobs), now)
+        gate = self.prio.gate(self.jobs, (self.jobs[i] for i in holders if i in self.jobs))
         decisions, reasons, plan = schedule_backfill(
             pending, self.nodes, self.partitions, self.default_partition, ends, now,
-            self.backfill,
+            self.backfill, gate,
         )
         self.reservations = plan.reservations
         orders: list[Order] = []
@@ -598,6 +621,7 @@ class Cluster:
             if job.reason != reason:
                 job.reason = reason
                 self._dirty(job)
+        orders.extend(self._preempt_for(pending, reasons, now))
         return orders
 
     # ------------------------------------------------------------ internals
@@ -634,7 +658,7 @@ class Cluster:
             orders = self._stop(job, S.NODE_FAIL, "node_fail", now)
             job.reason = "NodeDown"
             return orders
-        if job.attempt >= limit:
+        if job.attempt - job.preempt_count >= limit:
             logger.warning("job %d: %s; requeue limit %d reached: NODE_FAIL",
                            job.job_id, why, limit)
             orders = self._stop(job, S.NODE_FAIL, "node_fail", now)
@@ -656,6 +680,8 @@ class Cluster:
         self.need_schedule = True
         if job.pending_nodes:
             return []
+        self.prio.attempt_ended(job, now)
+        job.preempt_deadline = 0.0
         if job.state in (S.RUNNING, S.COMPLETING):
             final = JobState(job.final_state or S.COMPLETED)
             self._move(job, final, now, "all nodes ended")
@@ -708,8 +734,8 @@ class Cluster:
                 assert not job.pending_nodes, f"final job {job.job_id} still on nodes"
 
 
-def _order(job: Job) -> tuple[int, float, int]:
-    return (-job.priority, job.submit_time, job.job_id)
+def _order(job: Job) -> tuple[int, int, float, int]:
+    return (-job.tier, -job.priority, job.submit_time, job.job_id)
 
 
 def _final_state(exit_code: int, signal: int, reason: str) -> JobState:

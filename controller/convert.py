@@ -74,7 +74,21 @@ def request_from_spec(spec: pb.JobSpec) -> Request:
         time_limit=spec.time_limit,
         requeue=spec.requeue != 2,
         max_requeue=_int(spec.extra.get("max-requeue", ""), -1),
+        signal=_signal_number(spec.extra.get("signal", "")),
     )
+
+
+def _signal_number(value: str) -> int:
+    """The signal of ``--signal=[{R|B|RB}:]SIG[@TIME]`` (0 when absent or unknown)."""
+    import signal
+
+    if not value:
+        return 0
+    sig = value.split(":", 1)[-1].split("@", 1)[0].strip().upper()
+    if sig.isdigit():
+        return int(sig)
+    member = signal.Signals.__members__.get(sig if sig.startswith("SIG") else "SIG" + sig)
+    return int(member) if member is not None else 0
 
 
 def _int(value: str, default: int) -> int:

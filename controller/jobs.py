@@ -36,11 +36,12 @@ class JobState(enum.StrEnum):
     OUT_OF_MEMORY = "OUT_OF_MEMORY"
     NODE_FAIL = "NODE_FAIL"
     REQUEUED = "REQUEUED"
+    PREEMPTED = "PREEMPTED"  # ended by preemption with PreemptMode=CANCEL
 
 
 S = JobState
 FINAL_STATES = frozenset(
-    {S.COMPLETED, S.FAILED, S.TIMEOUT, S.CANCELLED, S.OUT_OF_MEMORY, S.NODE_FAIL}
+    {S.COMPLETED, S.FAILED, S.TIMEOUT, S.CANCELLED, S.OUT_OF_MEMORY, S.NODE_FAIL, S.PREEMPTED}
 )
 ACTIVE_STATES = frozenset({S.PENDING, S.RUNNING, S.COMPLETING, S.REQUEUED})
 
@@ -75,6 +76,7 @@ class Request:
     requeue: bool = True
     max_requeue: int = -1  # infrastructure requeues allowed; -1 = the cluster default
     avoid: tuple[str, ...] = ()  # nodes that failed this job: placed elsewhere when possible
+    signal: int = 0  # --signal's number (sent on preemption; 0 = SIGTERM)
 
     def to_dict(self) -> dict[str, Any]:
         # not dataclasses.asdict: that deep-copies and is the hot spot of a submit burst
@@ -129,6 +131,13 @@ class Job:
     eligible_time: float = 0.0  # a requeued job may not start before this
     # one entry per start: {"attempt", "nodes", "start", "end", "ended"}
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    # scheduling policy (docs/policy.md)
+    account: str = ""
+    qos: str = ""
+    admin_priority: int = 0  # set by an operator (gctl update Priority=N); 0 = computed
+    preempt_count: int = 0  # requeues caused by preemption (not held against max_requeue)
+    preempt_deadline: float = 0.0  # preempted: killed at this time (after GraceTime)
+    tier: int = 0  # PriorityTier of its partition(s) (derived, not stored)
     rev: int = 0  # bumped on every change (not stored): keys caches of derived views
     story: list[tuple[float, str, str, str]] = dataclasses.field(default_factory=list)
 

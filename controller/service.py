@@ -123,6 +123,8 @@ class JobService(rpc.JobServiceServicer):
             nice=spec.nice,
             hold=spec.hold,
             comment=spec.comment,
+            account=spec.extra.get("account", ""),
+            qos=spec.extra.get("qos", ""),
         )
         self.cluster.submit(job, self.ctl.clock())
         await self.ctl.commit()
