@@ -208,8 +208,9 @@ def show_job(
     lines = [
         f"JobId={job.job_id} JobName={job.name}",
         f"UserId={job.user}({job.uid}) GroupId={group}({job.gid}) MCS_label=N/A",
-        f"Priority={job.priority} Nice={spec.nice} "
-        f"Account={_or_null(extra.get('account', ''))} QOS={_or_null(extra.get('qos', ''))}",
+        f"Priority={job.priority} Nice={job.nice or spec.nice} "
+        f"Account={_or_null(job.account or extra.get('account', ''))} "
+        f"QOS={_or_null(job.qos or extra.get('qos', ''))}",
         f"JobState={job.state} Reason={job.reason or 'None'} "
         f"Dependency={_or_null(extra.get('dependency', ''))}",
         f"Requeue={0 if spec.requeue == 2 else 1} Restarts={job.restart_count} BatchFlag=1 "
@@ -225,6 +226,8 @@ def show_job(
         f"ReqNodeList={_or_null(spec.nodelist)} ExcNodeList={_or_null(spec.exclude)}",
         f"NodeList={_compress(list(job.nodes))}",
     ]
+    if job.limit:  # gsched: the QOS/account limit that keeps it pending
+        lines.insert(4, f"Limit={job.limit}")
     if job.batch_host:
         lines.append(f"BatchHost={job.batch_host}")
     lines += [

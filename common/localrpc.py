@@ -23,6 +23,7 @@ import struct
 from typing import Any
 
 __all__ = [
+    "ADMIN_METHODS",
     "METHODS",
     "STATUS_NAMES",
     "LocalChannel",
@@ -46,7 +47,12 @@ METHODS: dict[str, tuple[str, str]] = {
     "Ping": ("PingRequest", "PingReply"),
     "UpdateNode": ("UpdateNodeRequest", "UpdateNodeReply"),
     "SignalStep": ("SignalStepRequest", "SignalStepReply"),
+    "Priorities": ("PrioritiesRequest", "PrioritiesReply"),
+    "Shares": ("SharesRequest", "SharesReply"),
+    "GetPolicy": ("GetPolicyRequest", "PolicyReply"),
+    "UpdatePolicy": ("UpdatePolicyRequest", "PolicyReply"),
 }
+ADMIN_METHODS = frozenset({"UpdateNode", "UpdatePolicy"})  # on AdminService
 
 # gRPC status code numbers -> names (grpc.StatusCode without importing grpc)
 STATUS_NAMES = {

@@ -156,6 +156,10 @@ def job_info(job: Job, now: float, detail: bool = False) -> pb.JobInfo:
         stderr_path=job.stderr_path,
         batch_host=job.batch_host,
         last_failure=job.last_failure,
+        account=job.account,
+        qos=job.qos,
+        nice=job.nice,
+        preempt_count=job.preempt_count,
     )
     for a in job.attempts:
         info.attempts.add(
