@@ -445,12 +445,14 @@ def show_partition(p: PartitionInfo, nodes: Sequence[NodeInfo], oneliner: bool =
         tres.append(f"gres/gpu={gpus}")
     lines = [
         f"PartitionName={p.name}",
-        "AllowGroups=ALL AllowAccounts=ALL AllowQos=ALL",
+        f"AllowGroups={','.join(p.allow_groups) or 'ALL'} "
+        f"AllowAccounts={','.join(p.allow_accounts) or 'ALL'} AllowQos=ALL",
         f"AllocNodes=ALL Default={'YES' if p.is_default else 'NO'} QoS=N/A",
         f"DefaultTime={default_time} DisableRootJobs=NO ExclusiveUser=NO GraceTime=0 Hidden=NO",
         f"MaxNodes={max_nodes} MaxTime={max_time} MinNodes=0 LLN=NO MaxCPUsPerNode=UNLIMITED",
         f"Nodes={_compress(list(p.nodes)) or '(null)'}",
-        "PriorityJobFactor=1 PriorityTier=1 RootOnly=NO ReqResv=NO OverSubscribe=NO",
+        f"PriorityJobFactor={p.priority_job_factor or 1} PriorityTier={p.priority_tier or 1} "
+        f"RootOnly=NO ReqResv=NO OverSubscribe={'EXCLUSIVE' if p.exclusive else 'NO'}",
         "OverTimeLimit=NONE PreemptMode=OFF",
         f"State={p.state or 'UP'} TotalCPUs={cpus} TotalNodes={len(p.nodes)} "
         "SelectTypeParameters=NONE",
