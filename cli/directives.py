@@ -727,6 +727,7 @@ _HELP = """\
 Usage: {prog} [OPTIONS...] executable [args...]
 
 Job options:
+  -A, --account=name          account to charge (default: your default account)
   -c, --cpus-per-task=ncpus   number of cpus required per task
       --comment=text          arbitrary comment
   -D, --chdir=directory       working directory of the job (default: current)
@@ -744,6 +745,7 @@ Job options:
       --open-mode=append|truncate  how the output files are opened
   -p, --partition=partitions  partition(s) to submit to, comma separated
       --parsable              print only the job id
+  -q, --qos=qos               quality of service (priority, limits, preemption)
       --requeue, --no-requeue  may the job be requeued after a node failure
   -t, --time=time             time limit: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
       --wrap=command          submit "command" wrapped in a /bin/sh script
@@ -759,9 +761,10 @@ Resources:
   -x, --exclude=hosts         never run on these nodes
 
       --signal=[B:]sig[@time] signal the job (B: the batch shell) before its time limit
+                              (also the signal sent when the job is preempted)
       --max-requeue=n         infrastructure requeues allowed (default from config)
 
-Other options (--qos, --account, --constraint, --mail-type, ...) are accepted and
+Other options (--constraint, --mail-type, ...) are accepted and
 recorded, not yet acted on. Not supported yet: --array, --dependency, --begin,
 --test-only, --wait, --export-file.
 
