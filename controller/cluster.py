@@ -319,9 +319,17 @@ class Cluster(PolicyMixin):
             elif k == "priority":
                 self._set_admin_priority(job, caller, str(value), now)
             elif k in ("account", "qos"):
-                acct = str(value) if k == "account" else job.account
-                qos = str(value) if k == "qos" else job.qos
-                job.account, job.qos = self.prio.policy.resolve(job.user, acct, qos)
+                names = job.request.partitions or (self.default_partition,)
+                before = job.account, job.qos
+                if k == "account":
+                    job.account = str(value)
+                else:
+                    job.qos = str(value)
+                try:
+                    self._check_policy(job, [self.partitions[n] for n in names], new=False)
+                except InvalidRequest:
+                    job.account, job.qos = before
+                    raise
                 job.priority = self._priority(job, now)
             elif k == "comment":
                 job.comment = str(value)
@@ -579,6 +587,7 @@ class Cluster(PolicyMixin):
         if self.prio.due(now):
             self._recompute(now)
             pending.sort(key=_order)
+        pending = self._preemptors_first(pending)
         holders = {i for n in self.nodes.values() for i in n.jobs}
         ends = expected_ends((self.jobs[i] for i in holders if i in self.jobs), now)
         gate = self.prio.gate(self.jobs, (self.jobs[i] for i in holders if i in self.jobs))

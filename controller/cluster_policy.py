@@ -36,6 +36,8 @@ GROUP_DENIED = "User's group not permitted to use this partition"
 class PolicyMixin:
     """Methods of Cluster that implement the scheduling policy (docs/policy.md)."""
 
+    PREEMPT_TRIES = 20  # victim searches per pass (each simulates placements)
+
     if TYPE_CHECKING:  # provided by Cluster
         from gsched.controller.prioritize import Prioritizer
 
@@ -52,15 +54,27 @@ class PolicyMixin:
         def _stop(self, job: Job, final: JobState, why: str, now: float) -> list[Order]: ...
 
     # ------------------------------------------------------------ submit
-    def _check_policy(self, job: Job, parts: list[Partition]) -> None:
+    def _check_policy(self, job: Job, parts: list[Partition], new: bool = True) -> None:
         """Account, QOS, partition access and limits a job can never meet.
 
+        ``new``: a submission (counted against ``MaxSubmitJobsPerUser``), else an
+        update of a queued job.
+
         Raises:
-            InvalidRequest: with sbatch's text; nothing is changed.
+            InvalidRequest: with sbatch's text; the job is left as it was.
         """
         policy = self.prio.policy
-        job.account, job.qos = policy.resolve(job.user, job.account, job.qos)
-        if not any(p.state in ("UP", "DOWN") for p in parts):  # DRAIN, INACTIVE
+        before = job.account, job.qos
+        try:
+            job.account, job.qos = policy.resolve(job.user, job.account, job.qos)
+            self._check_resolved(job, parts, new)
+        except InvalidRequest:
+            job.account, job.qos = before
+            raise
+
+    def _check_resolved(self, job: Job, parts: list[Partition], new: bool) -> None:
+        policy = self.prio.policy
+        if new and not any(p.state in ("UP", "DOWN") for p in parts):  # DRAIN, INACTIVE
             raise InvalidRequest(PARTITION_NOT_AVAILABLE)
         if not any(not p.allow_accounts or job.account in p.allow_accounts for p in parts):
             raise InvalidRequest(INVALID_ACCOUNT)
@@ -70,7 +84,7 @@ class PolicyMixin:
         if policy.never_runs(job.qos, job.account, gpus, cpus, job.request.time_limit):
             raise InvalidRequest(POLICY_VIOLATION)
         q = policy.qos[job.qos]
-        if q.max_submit_jobs_per_user >= 0:
+        if new and q.max_submit_jobs_per_user >= 0:
             mine = sum(1 for j in self.jobs.values()
                        if j.user == job.user and j.qos == job.qos and not j.is_final)
             if mine + 1 > q.max_submit_jobs_per_user:
@@ -134,7 +148,9 @@ class PolicyMixin:
         """After a pass: let the first waiting job of a preempting QOS preempt.
 
         One preemption is in flight at a time: until its victims have left their
-        nodes, no other job preempts (the freed resources are for the preemptor).
+        nodes, no other job preempts, and the pass after they left tries the
+        preemptor first (:meth:`_preemptors_first`), so the freed resources go to it.
+        At most :attr:`PREEMPT_TRIES` placements are simulated per pass.
         """
         for pre, victims in list(self.preempting.items()):
             still = {v for v in victims if v in self.jobs and self.jobs[v].alloc
@@ -147,25 +163,35 @@ class PolicyMixin:
         if self.preempting:
             return []
         policy = self.prio.policy
+        running: list[Job] | None = None
+        tried: set[tuple[object, ...]] = set()
+        tries = 0
         for job in pending:
             if reasons.get(job.job_id) not in ("Resources", "Priority"):
                 continue
             q = policy.qos.get(job.qos)
             if q is None or not q.preempt:
                 continue
+            if running is None:
+                running = [j for j in self.jobs.values()
+                           if j.state == S.RUNNING and not j.preempt_deadline]
             cands = []
-            for other in self.jobs.values():
+            for other in running:
                 oq = policy.qos.get(other.qos)
-                if (other.state == S.RUNNING and other.qos in q.preempt and oq is not None
-                        and oq.preempt_mode != "OFF" and not other.preempt_deadline):
+                if other.qos in q.preempt and oq is not None and oq.preempt_mode != "OFF":
                     cands.append(Candidate(other.job_id, other.priority, other.start_time,
                                            tuple(other.alloc)))
             if not cands:
                 continue
             for pname in job.request.partitions or (self.default_partition,):
                 part = self.partitions.get(pname)
-                if part is None or not part.schedulable:
+                key = (pname, job.qos, job.request)
+                if part is None or not part.schedulable or key in tried:
                     continue
+                if tries >= self.PREEMPT_TRIES:
+                    return []
+                tries += 1
+                tried.add(key)
                 victims = choose_victims(job.request, part, self.nodes, cands)
                 if victims:
                     logger.info("job %d (QOS %s) preempts jobs %s", job.job_id, job.qos,
@@ -176,6 +202,13 @@ class PolicyMixin:
                         orders.extend(self._preempt(self.jobs[v], now))
                     return orders
         return []
+
+    def _preemptors_first(self, pending: list[Job]) -> list[Job]:
+        """``pending`` with the jobs that preempted others moved to the front."""
+        if not self.preempting:
+            return pending
+        first = [j for j in pending if j.job_id in self.preempting]
+        return first + [j for j in pending if j.job_id not in self.preempting]
 
     def _preempt(self, job: Job, now: float) -> list[Order]:
         """Signal a victim now; kill it after its QOS GraceTime."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from gsched.controller.jobs import Request
 from gsched.controller.nodes import Node
-from gsched.controller.scheduler import Partition, place
+from gsched.controller.scheduler import Partition, fits, place
 
 __all__ = ["Candidate", "choose_victims"]
 
@@ -40,32 +40,52 @@ def choose_victims(
     """The job ids to preempt so that ``req`` starts in ``part``, or None if no set does.
 
     ``nodes`` is not changed. Returns ``[]`` when the job fits without preempting.
+    Cost: one per-node fit check per candidate node touched, and a full placement only
+    when enough nodes could host the job (so thousands of candidates stay cheap).
     """
-    sim = {name: _copy(n) for name, n in nodes.items()}
-    if place(req, part, sim) is not None:
+    members = part.members(dict(nodes))
+    sim = {n.name: _copy(n) for n in members}
+    one = dataclasses.replace(req, exclusive=True) if part.exclusive else req
+    fitting = {name for name, n in sim.items() if fits(one, n) is not None}
+    sub = Partition(part.name, tuple(sim), state=part.state, exclusive=part.exclusive)
+
+    def starts() -> bool:
+        if len(fitting) < req.nodes or not all(n in fitting for n in req.nodelist):
+            return False
+        return place(req, sub, sim) is not None
+
+    def refresh(names: Iterable[str]) -> None:
+        for name in names:
+            if fits(one, sim[name]) is not None:
+                fitting.add(name)
+            else:
+                fitting.discard(name)
+
+    if starts():
         return []
-    members = {n.name for n in part.members(sim)}
     order = sorted(
-        (c for c in candidates if members.intersection(c.nodes)),
+        (c for c in candidates if any(n in sim for n in c.nodes)),
         key=lambda c: (c.priority, -c.start_time, -c.job_id),
     )
     taken: list[tuple[Candidate, dict[str, tuple[int, int, tuple[int, ...]]]]] = []
-    fits = False
     for c in order:
-        held = {n: sim[n].jobs.pop(c.job_id) for n in c.nodes if c.job_id in sim[n].jobs}
+        held = {n: sim[n].jobs.pop(c.job_id) for n in c.nodes
+                if n in sim and c.job_id in sim[n].jobs}
         taken.append((c, held))
-        if place(req, part, sim) is not None:
-            fits = True
+        refresh(held)
+        if starts():
             break
-    if not fits:
+    else:
         return None
     victims = []
     for c, held in sorted(taken, key=lambda t: (-t[0].priority, t[0].start_time)):
         for n, alloc in held.items():
             sim[n].jobs[c.job_id] = alloc
-        if place(req, part, sim) is None:
+        refresh(held)
+        if not starts():
             for n in held:
                 sim[n].jobs.pop(c.job_id, None)
+            refresh(held)
             victims.append(c.job_id)
     return sorted(victims)
 

@@ -400,3 +400,14 @@ def test_config_sections_build_the_policy(tmp_path: object) -> None:
     bad = config.from_dict({"qos": [{"name": "x", "preempt": ["nope"]}]})
     with pytest.raises(config.ConfigError, match="unknown QOS"):
         policy_from_config(bad)
+
+
+def test_update_to_a_qos_the_job_cannot_meet_changes_nothing() -> None:
+    c = new_cluster(lab_policy(max_wall=600))
+    job = c.submit(make_job(time_limit=3600), 0.0)
+    with pytest.raises(InvalidRequest, match="violates accounting/QOS policy"):
+        c.update_job(job.job_id, ALICE, {"QOS": "high"}, 1.0)
+    assert (job.qos, job.account) == ("normal", "lab")
+    with pytest.raises(InvalidRequest, match=INVALID_ACCOUNT):
+        c.update_job(job.job_id, ALICE, {"Account": "other"}, 1.0)
+    assert job.account == "lab"

@@ -182,3 +182,35 @@ def test_preemption_frees_just_enough(mode: str) -> None:
     c.schedule(20.0)
     hit = [j for j in small if j.state != S.RUNNING]
     assert len(hit) == 2 and len({j.batch_host for j in hit}) == 1
+
+
+def test_freed_resources_go_to_the_preemptor() -> None:
+    c = new_cluster(preempt_policy())
+    low = fill(c)
+    urgent = c.submit(make_job(BOB, qos="urgent", gpus_per_node=4), 20.0)
+    c.schedule(20.0)
+    # a normal job with an operator-set top priority arrives while the victim leaves
+    rival = c.submit(make_job(gpus_per_node=4), 20.5)
+    c.update_job(rival.job_id, ROOT, {"Priority": "4000000000"}, 20.5)
+    victim = next(j for j in low if j.state != S.RUNNING)
+    c.job_exited(victim.batch_host, victim.job_id, 0, 0, 15, "killed", 21.0)
+    c.schedule(21.0)
+    assert urgent.state == S.RUNNING and rival.state == S.PENDING
+    assert c.preempting == {}
+
+
+def test_many_candidates_two_whole_nodes() -> None:
+    nodes = {f"n{i}": Node(f"n{i}", cpus=64, mem_mb=0, gpus=[Gpu(g) for g in range(8)],
+                           up=True, connected=True, ever_registered=True) for i in range(500)}
+    cands = []
+    for i, n in enumerate(nodes.values()):
+        for g in range(8):
+            jid = i * 8 + g + 1
+            n.allocate(jid, 1, 0, (g,))
+            cands.append(Candidate(jid, jid % 97, float(jid), (n.name,)))
+    got = choose_victims(Request(nodes=2, gpus_per_node=8), PART, nodes, cands)
+    # two whole nodes: the 16 jobs on them, and the nodes whose jobs have the
+    # lowest priorities (priority = id % 97 puts ids 97, 194, ... first)
+    assert got is not None and len(got) == 16
+    hosts = {c.nodes[0] for c in cands if c.job_id in got}
+    assert len(hosts) == 2
