@@ -35,7 +35,7 @@ import enum
 import heapq
 import math
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from gsched.controller.jobs import Job, JobState, Request
 from gsched.controller.nodes import Node
@@ -331,7 +331,7 @@ class _Planner:
         self.members: dict[str, list[_Node]] = {}
         self.names: dict[str, set[str]] = {}
         self.sizes: dict[str, int] = {}
-        self.prepared: dict[Request, tuple[list[_Option], str]] = {}
+        self.prepared_shape: dict[tuple[object, ...], tuple[list[Any], str]] = {}
         # partition -> free GPU count -> nodes: a job needing g GPUs per node looks
         # only at nodes with at least g free, the tightest first
         self.buckets: dict[str, list[dict[str, _Node]]] = {}
@@ -368,11 +368,24 @@ class _Planner:
         self, req: Request, partitions: Mapping[str, Partition], default: str,
     ) -> tuple[list[_Option], str]:
         """The partitions ``req`` may run in, or why none (the scheduler's checks)."""
-        got = self.prepared.get(req)
-        if got is not None:
-            return got
+        # Jobs differ mostly in their time limits: the partitions and request variants
+        # are worked out once per placement shape, the limit per job.
+        key = (req.partitions, *_shape(req))
+        cached = self.prepared_shape.get(key)
+        if cached is None:
+            cached = self.prepared_shape[key] = self._prepare(req, partitions, default)
+        options, why = cached
+        return [
+            _Option(pname, members, variants, _length(req, part))
+            for pname, part, members, variants in options
+        ], why
+
+    def _prepare(
+        self, req: Request, partitions: Mapping[str, Partition], default: str,
+    ) -> tuple[list[tuple[str, Partition, list[_Node], list[tuple[Request, tuple[object, ...]]]]],
+               str]:
         why = ""
-        usable: list[_Option] = []
+        usable = []
         for pname in req.partitions or (default,):
             part = partitions.get(pname)
             if part is None:
@@ -387,12 +400,9 @@ class _Planner:
             if self.part_size(pname, part) < req.nodes:
                 why = why or "PartitionNodeLimit"
                 continue
-            limit = effective_time_limit(req, part)
             variants = [(v, (pname, *_shape(v))) for v in _variants(req, part, self.nodes)]
-            usable.append(_Option(pname, self.part_nodes(pname, part), variants,
-                                  INF if limit < 0 else float(limit)))
-        got = self.prepared[req] = (usable, why or "Resources")
-        return got
+            usable.append((pname, part, self.part_nodes(pname, part), variants))
+        return usable, why or "Resources"
 
     def part_size(self, pname: str, part: Partition) -> int:
         """How many nodes the partition has, schedulable or not."""
@@ -736,6 +746,11 @@ def _starts(runs: list[tuple[float, float]], length: float) -> list[tuple[float,
         if hi >= lo:
             out.append((lo, hi))
     return out
+
+
+def _length(req: Request, part: Partition) -> float:
+    limit = effective_time_limit(req, part)
+    return INF if limit < 0 else float(limit)
 
 
 def _shape(r: Request) -> tuple[object, ...]:

@@ -115,6 +115,12 @@ class Qos:
     grace_time: int = 0  # GraceTime, seconds
     usage_factor: float = 1.0  # UsageFactor
 
+    @property
+    def limited(self) -> bool:
+        """Whether any limit of this QOS can keep a job pending."""
+        return (self.max_wall >= 0 or self.max_jobs_per_user >= 0
+                or not self.max_tres_per_user.unlimited or not self.grp_tres.unlimited)
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["max_tres_per_user"] = format_tres(self.max_tres_per_user)
@@ -446,6 +452,10 @@ class LimitGate:
 
     def __init__(self, policy: Policy, running: Iterable[Held]) -> None:
         self.policy = policy
+        # only these can hold a job back (checking the others is skipped)
+        self.limited_qos = {q.name for q in policy.qos.values() if q.limited}
+        self.limited_accounts = {a.name for a in policy.accounts.values()
+                                 if not a.grp_tres.unlimited}
         self.user_jobs: dict[tuple[str, str], int] = {}
         self.user_tres: dict[tuple[str, str], list[int]] = {}
         self.qos_tres: dict[str, list[int]] = {}

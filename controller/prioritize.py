@@ -127,19 +127,23 @@ class Prioritizer:
         return now - self.last_calc >= self.calc_period or (
             self._policy_version != self.policy.version)
 
-    def view(self, job: Job, partitions: Mapping[str, Partition], default: str) -> JobView:
+    def view(self, job: Job, partitions: Mapping[str, Partition], default: str,
+             cache: dict[tuple[str, ...], tuple[int, int]] | None = None) -> JobView:
         names = job.request.partitions or (default,)
-        parts = [partitions[n] for n in names if n in partitions]
+        got = cache.get(names) if cache is not None else None
+        if got is None:
+            parts = [partitions[n] for n in names if n in partitions]
+            got = (max((p.priority_job_factor for p in parts), default=1),
+                   max((p.priority_tier for p in parts), default=0))
+            if cache is not None:
+                cache[names] = got
         q = self.policy.qos.get(job.qos)
-        cpus, _, gpus = job_tres(job)
+        r = job.request
         return JobView(
-            job_id=job.job_id, user=job.user, account=job.account,
-            submit_time=job.submit_time, eligible_time=job.eligible_time,
-            nodes=job.request.nodes, cpus=cpus, gpus=gpus,
-            partition_factor=max((p.priority_job_factor for p in parts), default=1),
-            qos_priority=q.priority if q is not None else 0,
-            nice=job.nice, priority_tier=max((p.priority_tier for p in parts), default=0),
-            hold=job.hold, admin_priority=job.admin_priority or None,
+            job.job_id, job.user, job.account, job.submit_time, job.eligible_time,
+            r.nodes, r.cpus_per_node * r.nodes, r.gpus_per_node * r.nodes,
+            got[0], q.priority if q is not None else 0, job.nice, got[1],
+            job.hold, job.admin_priority or None,
         )
 
     def cluster_view(self, nodes: Mapping[str, Node],
@@ -161,20 +165,19 @@ class Prioritizer:
         self.ledger.decay(now)
         self._view = self.cluster_view(nodes, partitions)
         self._fs = self.ledger.fairshare_table()
-        views = [self.view(j, partitions, default) for j in pending]
+        cache: dict[tuple[str, ...], tuple[int, int]] = {}
+        views = [self.view(j, partitions, default, cache) for j in pending]
         by_id = {j.job_id: j for j in pending}
         changed = []
         self.factors = {}
+        for v in views:
+            by_id[v.job_id].tier = v.priority_tier
         for job_id, f in rank(views, self._view, self.ledger, self.cfg, now):
             job = by_id[job_id]
             self.factors[job_id] = f
             if job.priority != f.total:
                 job.priority = f.total
                 changed.append(job)
-        for job in pending:
-            job.tier = max((partitions[n].priority_tier for n in
-                            (job.request.partitions or (default,)) if n in partitions),
-                           default=0)
         return changed
 
     def score(self, job: Job, nodes: Mapping[str, Node], partitions: Mapping[str, Partition],
@@ -211,7 +214,10 @@ class JobGate:
 
     def check(self, job_id: int) -> str:
         job = self.jobs[job_id]
-        return self.limits.reason(_held(job), job.request.time_limit)
+        lim = self.limits
+        if job.qos not in lim.limited_qos and job.account not in lim.limited_accounts:
+            return ""
+        return lim.reason(_held(job), job.request.time_limit)
 
     def started(self, job_id: int) -> None:
         self.limits.add(_held(self.jobs[job_id]))
