@@ -6,7 +6,9 @@ all its nodes at once or none (gang allocation). Among fitting nodes the pass
 prefers the tightest fit (fewest free GPUs, then fewest free CPUs) so whole nodes
 stay free for big jobs. Jobs that cannot start get SLURM's reason: the first one
 blocked in a partition waits for ``Resources``, those behind it for ``Priority``.
-Backfill with reservations and the multifactor priority arrive with the policy work.
+The controller itself schedules through :func:`gsched.controller.backfill.schedule_backfill`
+(reservations, QOS limits); this simpler pass is kept as the reference it is tested
+against.
 """
 
 from __future__ import annotations
