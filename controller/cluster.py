@@ -346,6 +346,7 @@ class Cluster(PolicyMixin):
             job.request = req
             if "partitions" in changes:
                 job.partition = ",".join(req.partitions)
+                job.priority = self._priority(job, now)  # new tier and partition factor
         self._dirty(job)
         self.need_schedule = True
 

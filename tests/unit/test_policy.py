@@ -411,3 +411,13 @@ def test_update_to_a_qos_the_job_cannot_meet_changes_nothing() -> None:
     with pytest.raises(InvalidRequest, match=INVALID_ACCOUNT):
         c.update_job(job.job_id, ALICE, {"Account": "other"}, 1.0)
     assert job.account == "lab"
+
+
+def test_partition_update_moves_job_to_the_new_tier() -> None:
+    parts = [Partition("low", all_nodes=True, default=True, priority_tier=1),
+             Partition("urgent", all_nodes=True, priority_tier=5)]
+    c = new_cluster(parts=parts, nodes=1)
+    a = c.submit(make_job(gpus_per_node=4), 0.0)
+    b = c.submit(make_job(gpus_per_node=4), 1.0)
+    c.update_job(b.job_id, ALICE, {"Partition": "urgent"}, 2.0)
+    assert b.tier == 5 and [j.job_id for j in c.pending_order()] == [b.job_id, a.job_id]
