@@ -79,6 +79,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 _CANCEL_NOTES = {
     "timeout": " DUE TO TIME LIMIT",
     "requeue": " DUE TO JOB REQUEUE",
+    "preempted": " DUE TO PREEMPTION",
     "node_fail": " DUE TO NODE FAILURE",
     "fenced": " DUE TO LOST CONTACT WITH THE CONTROLLER",
 }

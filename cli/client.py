@@ -109,7 +109,7 @@ class Client:
             return self._call_local(method, request)
         if self._channel is None:
             self._grpc_stubs()
-        stub = self._admin if method in ("UpdateNode",) else self._jobs
+        stub = self._admin if method in ("UpdateNode", "UpdatePolicy") else self._jobs
         fn = getattr(stub, method)
         try:
             return fn(request, timeout=timeout, metadata=self._metadata)

@@ -763,6 +763,7 @@ _HELP = """\
 Usage: {prog} [OPTIONS...] executable [args...]
 
 Job options:
+  -A, --account=name          account to charge (default: your default account)
   -c, --cpus-per-task=ncpus   number of cpus required per task
       --comment=text          arbitrary comment
   -D, --chdir=directory       working directory of the job (default: current)
@@ -780,6 +781,7 @@ Job options:
       --open-mode=append|truncate  how the output files are opened
   -p, --partition=partitions  partition(s) to submit to, comma separated
       --parsable              print only the job id
+  -q, --qos=qos               quality of service (priority, limits, preemption)
       --requeue, --no-requeue  may the job be requeued after a node failure
   -t, --time=time             time limit: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
       --wrap=command          submit "command" wrapped in a /bin/sh script
@@ -795,6 +797,7 @@ Resources:
   -x, --exclude=hosts         never run on these nodes
 
       --signal=[B:]sig[@time] signal the job (B: the batch shell) before its time limit
+                              (also the signal sent when the job is preempted)
       --max-requeue=n         infrastructure requeues allowed (default from config)
       --requeue-exit=codes    requeue when the script exits with one of these codes
                               (e.g. 75,99-101; budget max_requeue_exit in config)
@@ -810,7 +813,7 @@ Scheduling:
                               array A) or A_a; "," = all of them, "?" = any one
       --kill-on-invalid-dep=yes|no  cancel the job if its dependency can never be met
 
-Other options (--qos, --account, --constraint, --mail-type, ...) are accepted and
+Other options (--constraint, --mail-type, ...) are accepted and
 recorded, not yet acted on. Not supported yet: --test-only, --wait, --export-file.
 
   -Q, --quiet                 print nothing on success

@@ -9,6 +9,9 @@ Supported (keywords and entities case-insensitive, abbreviated as scontrol allow
                 [Dependency=LIST] [StartTime=TIME]
     gctl update NodeName=LIST State=DRAIN|RESUME|DOWN|IDLE|UNDRAIN [Reason="..."]
     gctl ping | version | -V | help
+    gctl create|modify|delete qos|account|user NAME [Key=Value...]   (see gctl_policy)
+    gctl reset usage
+    gctl show qos [NAME] | account [NAME] | priority [JOBID]
 
 Messages: run as ``scontrol`` (through the shim) every message is SLURM 22.05's text
 byte for byte, bare lines and ``slurm_load_jobs error: ...`` included; run as
@@ -51,6 +54,14 @@ Usage: {prog} [-o] [-d] [-Q] [-v] [-V] COMMAND
   update NodeName=LIST State=DRAIN|RESUME|DOWN|IDLE|UNDRAIN [Reason=TEXT]
   ping                     report whether the controller is up
   version                  print the version
+  update JobId=ID [Priority=N] [QOS=Q] [Account=A]   (Priority: operators only)
+  show qos [NAME]          QOS and their limits
+  show account [NAME]      accounts, their users and shares
+  show priority [JOBID]    pending jobs' priority factors (like sprio)
+  create qos|account|user NAME [Key=Value...]       (operators; see docs/policy.md)
+  modify qos|account|user NAME set Key=Value...
+  delete qos|account|user NAME [Account=A]
+  reset usage              forget all fair-share usage
 """
 
 
@@ -124,6 +135,7 @@ class Args:
     quiet: bool = False
     verbose: int = 0
     user_hold: bool = False  # uhold/holdu: a user hold even for an operator
+    policy: Any = None  # gctl_policy.PolicyArgs for create/modify/delete/reset
 
 
 # An array task or a set of tasks: 12_3, 12_[1-5,7], 12_*
@@ -163,6 +175,10 @@ _ENTITIES = (
     ("node", "nodename", 1),
     ("partition", "partitions", 2),
     ("partition", "partitionname", 2),
+    ("qos", "qos", 1),
+    ("account", "accounts", 2),
+    ("account", "associations", 2),
+    ("priority", "priority", 2),
 )
 
 
@@ -206,6 +222,15 @@ def parse_args(argv: list[str], prog: str = "gctl") -> Args:
     if not words:
         raise CtlError("no command given (interactive mode is not supported)")
     keyword, rest = words[0], words[1:]
+    from gsched.cli import gctl_policy
+
+    if keyword.lower() in (*gctl_policy.VERBS, "add", "remove"):
+        try:
+            args.policy = gctl_policy.parse_policy(keyword, rest)
+        except ValueError as exc:
+            raise CtlError(str(exc), bare=True) from None
+        args.command = "policy"
+        return args
     for name, full, minimum in _KEYWORDS:
         if _abbrev(keyword, full, minimum):
             args.command = name
@@ -354,6 +379,14 @@ def _parse_job_update(rest: list[str]) -> JobUpdate:
             fields["StartTime"] = value
         elif _abbrev(tag, "partition", 2):
             fields["Partition"] = value
+        elif _abbrev(tag, "priority", 2):
+            if not value.isdigit():
+                raise CtlError(f"Invalid Priority value: {value}")
+            fields["Priority"] = value
+        elif _abbrev(tag, "qos", 1):
+            fields["QOS"] = value
+        elif _abbrev(tag, "account", 1):
+            fields["Account"] = value
         elif _abbrev(tag, "name", 2) or _abbrev(tag, "jobname", 4):
             fields["Name"] = value
         else:
@@ -768,7 +801,32 @@ def _update_job(s: _Session, update: JobUpdate) -> int:
     return status
 
 
+def _show_policy(s: _Session, target: str | None) -> int:
+    from gsched.cli import gctl_policy
+
+    fn = gctl_policy.show_qos if s.args.entity == "qos" else gctl_policy.show_account
+    return fn(s.client, target, s.out)
+
+
+def _show_priority(s: _Session, target: str | None) -> int:
+    from gsched.cli import gprio
+
+    if target is not None and not target.isdigit():
+        raise CtlError("Invalid job id specified")
+    return gprio.show(s.client, [int(target)] if target else [], [], s.out, long=True)
+
+
+def _cmd_policy(s: _Session) -> int:
+    from gsched.cli import gctl_policy
+
+    gctl_policy.run_policy(s.client, s.args.policy, s.out)
+    return 0
+
+
 _SHOW = {
+    "qos": _show_policy,
+    "account": _show_policy,
+    "priority": _show_priority,
     "job": _show_job,
     "node": _show_node,
     "partition": _show_partition,
@@ -788,6 +846,7 @@ _HANDLERS = {
     "requeue": _cmd_job_ids,
     "requeuehold": _cmd_job_ids,
     "update": _cmd_update,
+    "policy": _cmd_policy,
 }
 
 

@@ -216,8 +216,9 @@ def show_job(
     lines = [
         f"JobId={job.job_id}{array} JobName={job.name}",
         f"UserId={job.user}({job.uid}) GroupId={group}({job.gid}) MCS_label=N/A",
-        f"Priority={job.priority} Nice={spec.nice} "
-        f"Account={_or_null(extra.get('account', ''))} QOS={_or_null(extra.get('qos', ''))}",
+        f"Priority={job.priority} Nice={job.nice or spec.nice} "
+        f"Account={_or_null(job.account or extra.get('account', ''))} "
+        f"QOS={_or_null(job.qos or extra.get('qos', ''))}",
         f"JobState={job.state} Reason={job.reason or 'None'} "
         f"Dependency={_or_null(job.dependency)}",
         f"Requeue={0 if spec.requeue == 2 else 1} Restarts={job.restart_count} BatchFlag=1 "
@@ -233,6 +234,8 @@ def show_job(
         f"ReqNodeList={_or_null(spec.nodelist)} ExcNodeList={_or_null(spec.exclude)}",
         f"NodeList={_compress(list(job.nodes))}",
     ]
+    if job.limit:  # gsched: the QOS/account limit that keeps it pending
+        lines.insert(4, f"Limit={job.limit}")
     if job.batch_host:
         lines.append(f"BatchHost={job.batch_host}")
     lines += [
@@ -452,12 +455,14 @@ def show_partition(p: PartitionInfo, nodes: Sequence[NodeInfo], oneliner: bool =
         tres.append(f"gres/gpu={gpus}")
     lines = [
         f"PartitionName={p.name}",
-        "AllowGroups=ALL AllowAccounts=ALL AllowQos=ALL",
+        f"AllowGroups={','.join(p.allow_groups) or 'ALL'} "
+        f"AllowAccounts={','.join(p.allow_accounts) or 'ALL'} AllowQos=ALL",
         f"AllocNodes=ALL Default={'YES' if p.is_default else 'NO'} QoS=N/A",
         f"DefaultTime={default_time} DisableRootJobs=NO ExclusiveUser=NO GraceTime=0 Hidden=NO",
         f"MaxNodes={max_nodes} MaxTime={max_time} MinNodes=0 LLN=NO MaxCPUsPerNode=UNLIMITED",
         f"Nodes={_compress(list(p.nodes)) or '(null)'}",
-        "PriorityJobFactor=1 PriorityTier=1 RootOnly=NO ReqResv=NO OverSubscribe=NO",
+        f"PriorityJobFactor={p.priority_job_factor or 1} PriorityTier={p.priority_tier or 1} "
+        f"RootOnly=NO ReqResv=NO OverSubscribe={'EXCLUSIVE' if p.exclusive else 'NO'}",
         "OverTimeLimit=NONE PreemptMode=OFF",
         f"State={p.state or 'UP'} TotalCPUs={cpus} TotalNodes={len(p.nodes)} "
         "SelectTypeParameters=NONE",

@@ -41,7 +41,47 @@ Layout of the file (every key optional)::
     default_time = "NONE"                 # SLURM duration or NONE
     max_time = "UNLIMITED"
     max_nodes = 0                         # 0 = UNLIMITED
-    state = "UP"
+    state = "UP"                          # UP | DOWN | DRAIN | INACTIVE
+    priority_tier = 1                     # PriorityTier: higher tiers are scheduled first
+    priority_job_factor = 1               # PriorityJobFactor: the partition priority factor
+    allow_accounts = "ALL"                # AllowAccounts: comma list or ALL
+    allow_groups = "ALL"                  # AllowGroups: comma list or ALL
+    oversubscribe = "NO"                  # OverSubscribe: NO | EXCLUSIVE (whole nodes per job)
+
+    [priority]                            # multifactor priority (docs/policy.md)
+    weight_age = 1000                     # PriorityWeightAge
+    weight_fairshare = 10000              # PriorityWeightFairshare
+    weight_jobsize = 0                    # PriorityWeightJobSize
+    weight_partition = 1000               # PriorityWeightPartition
+    weight_qos = 1000                     # PriorityWeightQOS
+    max_age = "7-0"                       # PriorityMaxAge
+    decay_half_life = "7-0"               # PriorityDecayHalfLife (0: no decay)
+    favor_small = false                   # PriorityFavorSmall
+    calc_period = 5.0                     # seconds between priority recomputations
+    default_qos = "normal"
+
+    [[qos]]                               # sacctmgr's QOS (docs/policy.md)
+    name = "high"
+    priority = 100
+    max_wall = "1-0"
+    max_tres_per_user = "gres/gpu=8,cpu=64"
+    max_jobs_per_user = -1
+    max_submit_jobs_per_user = -1
+    grp_tres = ""
+    preempt = ["normal"]
+    preempt_mode = "REQUEUE"              # REQUEUE | CANCEL | OFF
+    grace_time = 0
+    usage_factor = 1.0
+
+    [[accounts]]
+    name = "lab"
+    shares = 1                            # Fairshare
+    users = { alice = 1, bob = 2 }        # user -> shares (or a list: equal shares)
+    grp_tres = "gres/gpu=16"
+
+    [[users]]
+    name = "alice"
+    default_account = "lab"
 
     [agent]
     name = "node1"                        # default: short hostname
@@ -68,6 +108,7 @@ __all__ = [
     "ConfigError",
     "ControllerConfig",
     "PartitionConfig",
+    "PriorityConfigToml",
     "conf_path",
     "load",
 ]
@@ -89,6 +130,35 @@ class PartitionConfig(NamedTuple):
     max_time: int = -1  # seconds; -1 = UNLIMITED
     max_nodes: int = 0
     state: str = "UP"
+    priority_tier: int = 1
+    priority_job_factor: int = 1
+    allow_accounts: str = "ALL"
+    allow_groups: str = "ALL"
+    oversubscribe: str = "NO"
+
+
+class PriorityConfigToml(NamedTuple):
+    """The ``[priority]`` section (durations already in seconds)."""
+
+    weight_age: int = 1000
+    weight_fairshare: int = 10000
+    weight_jobsize: int = 0
+    weight_partition: int = 1000
+    weight_qos: int = 1000
+    max_age: int = 7 * 86400
+    decay_half_life: int = 7 * 86400
+    favor_small: bool = False
+    calc_period: float = 5.0
+    default_qos: str = "normal"
+
+
+_QOS_KEYS = frozenset({
+    "name", "priority", "max_wall", "max_tres_per_user", "max_jobs_per_user",
+    "max_submit_jobs_per_user", "grp_tres", "preempt", "preempt_mode", "grace_time",
+    "usage_factor",
+})
+_ACCOUNT_KEYS = frozenset({"name", "shares", "users", "grp_tres"})
+_USER_KEYS = frozenset({"name", "default_account"})
 
 
 class ControllerConfig(NamedTuple):
@@ -137,6 +207,11 @@ class Config(NamedTuple):
     controller: ControllerConfig = ControllerConfig()
     partitions: tuple[PartitionConfig, ...] = ()
     agent: AgentConfig = AgentConfig()
+    priority: PriorityConfigToml = PriorityConfigToml()
+    # [[qos]], [[accounts]], [[users]] tables (keys checked; values by the controller)
+    qos: tuple[dict[str, Any], ...] = ()
+    accounts: tuple[dict[str, Any], ...] = ()
+    users: tuple[dict[str, Any], ...] = ()
 
     @property
     def listen(self) -> str:
@@ -230,7 +305,27 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
         part = _section(PartitionConfig, p, f"partitions[{i}]")
         if part.state not in ("UP", "DOWN", "DRAIN", "INACTIVE"):
             raise ConfigError(f"partitions[{i}].state: invalid state {part.state!r}")
+        if part.oversubscribe.upper() not in ("NO", "EXCLUSIVE"):
+            raise ConfigError(f"partitions[{i}].oversubscribe: must be NO or EXCLUSIVE")
         parts.append(part)
+    prio_raw = dict(raw.pop("priority", {}))
+    for key in ("max_age", "decay_half_life"):
+        if key in prio_raw:
+            prio_raw[key] = max(0, _duration(prio_raw[key], f"priority.{key}"))
+    prio = _section(PriorityConfigToml, prio_raw, "priority")
+    tables: dict[str, tuple[dict[str, Any], ...]] = {}
+    for section, keys in (("qos", _QOS_KEYS), ("accounts", _ACCOUNT_KEYS),
+                          ("users", _USER_KEYS)):
+        rows = []
+        for i, row in enumerate(raw.pop(section, [])):
+            if not isinstance(row, dict) or "name" not in row:
+                raise ConfigError(f"{section}[{i}]: missing name")
+            unknown = set(row) - keys
+            if unknown:
+                raise ConfigError(f"[[{section}]] {row['name']}: unknown key(s) "
+                                  f"{', '.join(sorted(unknown))}")
+            rows.append(dict(row))
+        tables[section] = tuple(rows)
     if raw:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(raw))}")
     if ctl.requeue_exit:
@@ -250,4 +345,8 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
         controller=ctl,
         partitions=tuple(parts),
         agent=agent,
+        priority=prio,
+        qos=tables["qos"],
+        accounts=tables["accounts"],
+        users=tables["users"],
     )

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "ADMIN_METHODS",
     "METHODS",
     "STATUS_NAMES",
     "LocalChannel",
@@ -51,7 +52,12 @@ METHODS: dict[str, tuple[str, str]] = {
     "UpdateNode": ("UpdateNodeRequest", "UpdateNodeReply"),
     "SignalStep": ("SignalStepRequest", "SignalStepReply"),
     "StepInput": ("StepInputRequest", "StepInputReply"),
+    "Priorities": ("PrioritiesRequest", "PrioritiesReply"),
+    "Shares": ("SharesRequest", "SharesReply"),
+    "GetPolicy": ("GetPolicyRequest", "PolicyReply"),
+    "UpdatePolicy": ("UpdatePolicyRequest", "PolicyReply"),
 }
+ADMIN_METHODS = frozenset({"UpdateNode", "UpdatePolicy"})  # on AdminService
 
 # gRPC status code numbers -> names (grpc.StatusCode without importing grpc)
 STATUS_NAMES = {

@@ -20,6 +20,8 @@ SHIMS = {
     "sinfo": "ginfo",
     "sacct": "gacct",
     "srun": "grun",
+    "sprio": "gprio",
+    "sshare": "gshare",
 }
 
 

@@ -35,6 +35,7 @@ import enum
 import heapq
 import math
 from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from gsched.controller.jobs import Job, JobState, Request
 from gsched.controller.nodes import Node
@@ -43,6 +44,7 @@ from gsched.controller.scheduler import Decision, Partition, Placement, feasible
 __all__ = [
     "BackfillConfig",
     "BackfillPlan",
+    "Gate",
     "PendingJob",
     "Reservation",
     "effective_time_limit",
@@ -74,6 +76,16 @@ class BackfillConfig:
 
     depth: int = 100
     window: float = 86400.0
+
+
+class Gate(Protocol):
+    """Limits checked per job during a pass (see ``policy.LimitGate``)."""
+
+    def check(self, job_id: int) -> str:
+        """The reason ``job_id`` may not start now, or ``""``."""
+
+    def started(self, job_id: int) -> None:
+        """``job_id`` starts in this pass: count what it holds."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,7 +331,7 @@ class _Planner:
         self.members: dict[str, list[_Node]] = {}
         self.names: dict[str, set[str]] = {}
         self.sizes: dict[str, int] = {}
-        self.prepared: dict[Request, tuple[list[_Option], str]] = {}
+        self.prepared_shape: dict[tuple[object, ...], tuple[list[Any], str]] = {}
         # partition -> free GPU count -> nodes: a job needing g GPUs per node looks
         # only at nodes with at least g free, the tightest first
         self.buckets: dict[str, list[dict[str, _Node]]] = {}
@@ -356,18 +368,31 @@ class _Planner:
         self, req: Request, partitions: Mapping[str, Partition], default: str,
     ) -> tuple[list[_Option], str]:
         """The partitions ``req`` may run in, or why none (the scheduler's checks)."""
-        got = self.prepared.get(req)
-        if got is not None:
-            return got
+        # Jobs differ mostly in their time limits: the partitions and request variants
+        # are worked out once per placement shape, the limit per job.
+        key = (req.partitions, *_shape(req))
+        cached = self.prepared_shape.get(key)
+        if cached is None:
+            cached = self.prepared_shape[key] = self._prepare(req, partitions, default)
+        options, why = cached
+        return [
+            _Option(pname, members, variants, _length(req, part))
+            for pname, part, members, variants in options
+        ], why
+
+    def _prepare(
+        self, req: Request, partitions: Mapping[str, Partition], default: str,
+    ) -> tuple[list[tuple[str, Partition, list[_Node], list[tuple[Request, tuple[object, ...]]]]],
+               str]:
         why = ""
-        usable: list[_Option] = []
+        usable = []
         for pname in req.partitions or (default,):
             part = partitions.get(pname)
             if part is None:
                 why = "PartitionDown"
                 continue
-            if part.state != "UP":
-                why = "PartitionDown" if part.state in ("DOWN", "INACTIVE") else "PartitionInactive"
+            if not part.schedulable:
+                why = part.down_reason
                 continue
             if part.max_nodes and req.nodes > part.max_nodes:
                 why = "PartitionNodeLimit"
@@ -375,12 +400,9 @@ class _Planner:
             if self.part_size(pname, part) < req.nodes:
                 why = why or "PartitionNodeLimit"
                 continue
-            limit = effective_time_limit(req, part)
             variants = [(v, (pname, *_shape(v))) for v in _variants(req, part, self.nodes)]
-            usable.append(_Option(pname, self.part_nodes(pname, part), variants,
-                                  INF if limit < 0 else float(limit)))
-        got = self.prepared[req] = (usable, why or "Resources")
-        return got
+            usable.append((pname, part, self.part_nodes(pname, part), variants))
+        return usable, why or "Resources"
 
     def part_size(self, pname: str, part: Partition) -> int:
         """How many nodes the partition has, schedulable or not."""
@@ -726,6 +748,11 @@ def _starts(runs: list[tuple[float, float]], length: float) -> list[tuple[float,
     return out
 
 
+def _length(req: Request, part: Partition) -> float:
+    limit = effective_time_limit(req, part)
+    return INF if limit < 0 else float(limit)
+
+
 def _shape(r: Request) -> tuple[object, ...]:
     return (r.nodes, r.nodelist, *_node_shape(r))
 
@@ -745,6 +772,7 @@ def plan(
     ends: Mapping[int, float],
     now: float,
     cfg: BackfillConfig | None = None,
+    gate: Gate | None = None,
 ) -> BackfillPlan:
     """One backfill pass over ``pending`` (in priority order); ``nodes`` is not changed.
 
@@ -757,6 +785,8 @@ def plan(
             :func:`expected_ends`); a job missing here is taken to run forever.
         now: the current time.
         cfg: depth and window.
+        gate: QOS/account limits: a job it refuses waits with its reason, gets no
+            reservation, and is told about the jobs that start.
     """
     cfg = cfg or BackfillConfig()
     pl = _Planner(nodes, partitions, ends, now, cfg)
@@ -771,6 +801,11 @@ def plan(
         if not usable:
             reasons[job.job_id] = why
             continue
+        if gate is not None:
+            why = gate.check(job.job_id)
+            if why:
+                reasons[job.job_id] = why
+                continue
         delays = False
         started = False
         for opt in usable:
@@ -782,6 +817,8 @@ def plan(
                     placements, taken = got
                     pl.start(taken, placements, opt.length)
                     starts.append(Decision(job.job_id, opt.partition, placements))
+                    if gate is not None:
+                        gate.started(job.job_id)
                     if blocked:
                         backfilled.add(job.job_id)
                     started = True
@@ -822,6 +859,8 @@ def _variants(req: Request, part: Partition, nodes: Mapping[str, Node]) -> list[
     Avoiding the nodes that failed a job is a preference, as in the scheduler: they
     are used only when the other nodes could never run it.
     """
+    if part.exclusive and not req.exclusive:
+        req = dataclasses.replace(req, exclusive=True)  # OverSubscribe=EXCLUSIVE
     if not req.avoid:
         return [req]
     strict = dataclasses.replace(req, exclude=req.exclude + req.avoid, avoid=())
@@ -838,6 +877,7 @@ def schedule_backfill(
     ends: Mapping[int, float],
     now: float,
     cfg: BackfillConfig | None = None,
+    gate: Gate | None = None,
 ) -> tuple[list[Decision], dict[int, str], BackfillPlan]:
     """Drop-in for :func:`gsched.controller.scheduler.schedule` with backfill.
 
@@ -851,7 +891,7 @@ def schedule_backfill(
             held[job.job_id] = "JobHeldUser" if job.reason != "JobHeldAdmin" else job.reason
         else:
             todo.append(PendingJob(job.job_id, job.request))
-    result = plan(todo, nodes, partitions, default_partition, ends, now, cfg)
+    result = plan(todo, nodes, partitions, default_partition, ends, now, cfg, gate)
     for d in result.start_now:
         for p in d.placements:
             nodes[p.node].allocate(d.job_id, p.cpus, p.mem_mb, p.gpus)

@@ -8,6 +8,7 @@ touches a socket or the database.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
@@ -20,10 +21,14 @@ from gsched.controller.backfill import (
     expected_ends,
     schedule_backfill,
 )
+from gsched.controller.cluster_policy import PolicyMixin
 from gsched.controller.eligibility import Eligibility
 from gsched.controller.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from gsched.controller.jobs import ACTIVE_STATES, FINAL_STATES, Job, JobState, transition
 from gsched.controller.nodes import Gpu, Node
+from gsched.controller.policy import Policy
+from gsched.controller.prioritize import Prioritizer
+from gsched.controller.priority import PriorityConfig
 from gsched.controller.scheduler import Partition, feasible
 
 __all__ = [
@@ -100,7 +105,7 @@ class NodeReport:
     info: dict[str, Any]
 
 
-class Cluster:
+class Cluster(PolicyMixin):
     """All controller state. Methods validate, apply, mark dirty, and return orders."""
 
     def __init__(
@@ -125,6 +130,9 @@ class Cluster:
         path_resolver: Callable[[Job], tuple[str, str]] | None = None,
         max_array_size: int = 1001,
         kill_invalid_depend: bool = False,
+        priority: PriorityConfig | None = None,
+        policy: Policy | None = None,
+        calc_period: float = 5.0,
     ) -> None:
         self.partitions: dict[str, Partition] = {p.name: p for p in partitions}
         self.default_partition = default_partition
@@ -159,6 +167,9 @@ class Cluster:
         self.need_schedule = False
         # dependencies and job arrays (see eligibility.py)
         self.elig = Eligibility(self, max_array_size, kill_invalid_depend)
+        # priority, fair share, accounts, QOS (docs/policy.md)
+        self.prio = Prioritizer(priority, policy, calc_period)
+        self.preempting: dict[int, set[int]] = {}  # preemptor -> victims still running
         for part in self.partitions.values():
             for name in part.nodes:
                 self.nodes.setdefault(name, Node(name))
@@ -231,12 +242,13 @@ class Cluster:
             if p.max_time >= 0 and req.time_limit > p.max_time:
                 raise InvalidRequest("Requested time limit is invalid (missing or exceeds some limit)")
         self.elig.check(job, self.next_job_id)
+        self._check_policy(job, parts)
         job.job_id = self.next_job_id
         self.next_job_id += 1
         job.submit_time = now
         job.state = S.PENDING
         job.partition = ",".join(names)
-        job.priority = 0 if job.hold else max(0, 10000 - job.nice)
+        job.priority = self._priority(job, now)
         job.reason = "JobHeldUser" if job.hold else "None"
         job.story.append((now, "", "PENDING", "submitted"))
         self.jobs[job.job_id] = job
@@ -291,7 +303,7 @@ class Cluster:
         if job.reason == "JobHeldAdmin" and not caller.admin:
             raise PermissionDenied(DENIED)
         job.hold = False
-        job.priority = max(0, 10000 - job.nice)
+        job.priority = self._priority(job, now)
         job.reason = "None"
         self._dirty(job)
         self.need_schedule = True
@@ -337,7 +349,22 @@ class Cluster:
                 if nice < 0 and not caller.admin:
                     raise PermissionDenied(DENIED)
                 job.nice = nice
-                job.priority = 0 if job.hold else max(0, 10000 - nice)
+                job.priority = self._priority(job, now)
+            elif k == "priority":
+                self._set_admin_priority(job, caller, str(value), now)
+            elif k in ("account", "qos"):
+                names = job.request.partitions or (self.default_partition,)
+                before = job.account, job.qos
+                if k == "account":
+                    job.account = str(value)
+                else:
+                    job.qos = str(value)
+                try:
+                    self._check_policy(job, [self.partitions[n] for n in names], new=False)
+                except InvalidRequest:
+                    job.account, job.qos = before
+                    raise
+                job.priority = self._priority(job, now)
             elif k == "comment":
                 job.comment = str(value)
             else:
@@ -353,6 +380,7 @@ class Cluster:
             job.request = req
             if "partitions" in changes:
                 job.partition = ",".join(req.partitions)
+                job.priority = self._priority(job, now)  # new tier and partition factor
         self._dirty(job)
         self.need_schedule = True
 
@@ -533,6 +561,7 @@ class Cluster:
             for j in self.jobs.values()
         ):
             self.need_schedule = True
+        orders.extend(self._policy_tick(now))
         old = [
             j.job_id
             for j in self.jobs.values()
@@ -585,6 +614,9 @@ class Cluster:
             # infrastructure failure, not the application's
             orders.extend(self._infra_failure(job, name, "node_lost", now,
                                               f"node {name} fenced the job (lost contact)"))
+        elif job.state == S.RUNNING and name == job.batch_host and job.preempt_deadline:
+            # it ended within its preemption grace time (checkpointed and left)
+            orders.extend(self._preempt_stop(job, now))
         elif job.state == S.RUNNING and name == job.batch_host and job.stop:
             # it ended after the warning we sent: the stop we announced, not its result
             orders.extend(self._stop_after_warning(job, now, f"it exited ({exit_code})"))
@@ -675,14 +707,23 @@ class Cluster:
                     self._dirty(job)
                 continue
             pending.append(job)
+        if pending and self.prio.due(now):
+            self._recompute(now)
+            pending.sort(key=_order)
+        # after the priority order is final: array offers keep the order select made
         pending = self.elig.select(pending, now)
         if not pending:
             return []
+        pending = self._preemptors_first(pending)
         holders = {i for n in self.nodes.values() for i in n.jobs}
         ends = expected_ends((self.jobs[i] for i in holders if i in self.jobs), now)
+        # array tasks offered this pass are not in self.jobs until they start
+        offered = {j.job_id: j for j in pending if j.job_id not in self.jobs}
+        known = collections.ChainMap(offered, self.jobs) if offered else self.jobs
+        gate = self.prio.gate(known, (self.jobs[i] for i in holders if i in self.jobs))
         decisions, reasons, plan = schedule_backfill(
             pending, self.nodes, self.partitions, self.default_partition, ends, now,
-            self.backfill,
+            self.backfill, gate,
         )
         self.elig.materialize(decisions, now)
         reasons = self.elig.own_reasons(reasons)
@@ -721,6 +762,7 @@ class Cluster:
             if job.reason != reason:
                 job.reason = reason
                 self._dirty(job)
+        orders.extend(self._preempt_for(pending, reasons, now))
         return orders
 
     # ------------------------------------------------------------ internals
@@ -758,7 +800,7 @@ class Cluster:
             orders = self._stop(job, S.NODE_FAIL, "node_fail", now)
             job.reason = "NodeDown"
             return orders
-        if job.attempt - job.exit_requeues >= limit:
+        if job.attempt - job.exit_requeues - job.preempt_count >= limit:
             logger.warning("job %d: %s; requeue limit %d reached: NODE_FAIL",
                            job.job_id, why, limit)
             orders = self._stop(job, S.NODE_FAIL, "node_fail", now)
@@ -797,6 +839,8 @@ class Cluster:
         self.need_schedule = True
         if job.pending_nodes:
             return []
+        self.prio.attempt_ended(job, now)
+        job.preempt_deadline = 0.0
         if job.state in (S.RUNNING, S.COMPLETING):
             final = JobState(job.final_state or S.COMPLETED)
             self._move(job, final, now, "all nodes ended")
@@ -851,8 +895,8 @@ class Cluster:
         self.elig.validate()
 
 
-def _order(job: Job) -> tuple[int, float, int]:
-    return (-job.priority, job.submit_time, job.job_id)
+def _order(job: Job) -> tuple[int, int, float, int]:
+    return (-job.tier, -job.priority, job.submit_time, job.job_id)
 
 
 def _final_state(exit_code: int, signal: int, reason: str) -> JobState:

@@ -78,6 +78,7 @@ def request_from_spec(spec: pb.JobSpec) -> Request:
         max_requeue=_int(spec.extra.get("max-requeue", ""), -1),
         requeue_exit=_exit_codes(spec.extra.get("requeue-exit")),
         warn_before=_warn_before(spec.extra.get("signal", "")),
+        signal=_signal_number(spec.extra.get("signal", "")),
     )
 
 
@@ -86,6 +87,14 @@ def _warn_before(value: str) -> int:
 
     parsed = parse_signal_option(value)
     return max(1, int(parsed["before"])) if parsed else 0
+
+
+def _signal_number(value: str) -> int:
+    """The signal of ``--signal=[{R|B}:]SIG[@TIME]`` (0 when absent or unknown)."""
+    from gsched.common.signalspec import parse_signal_option
+
+    parsed = parse_signal_option(value)
+    return int(parsed["signal"]) if parsed else 0
 
 
 def _exit_codes(value: str | None) -> tuple[int, ...] | None:
@@ -173,6 +182,10 @@ def job_info(job: Job, now: float, detail: bool = False) -> pb.JobInfo:
         last_failure=job.last_failure,
         eligible_time=job.eligible_time,
         begin_time=job.begin_time,
+        account=job.account,
+        qos=job.qos,
+        nice=job.nice,
+        preempt_count=job.preempt_count,
     )
     if job.dependency is not None:
         info.dependency = job.dependency.show()

@@ -38,11 +38,12 @@ class JobState(enum.StrEnum):
     OUT_OF_MEMORY = "OUT_OF_MEMORY"
     NODE_FAIL = "NODE_FAIL"
     REQUEUED = "REQUEUED"
+    PREEMPTED = "PREEMPTED"  # ended by preemption with PreemptMode=CANCEL
 
 
 S = JobState
 FINAL_STATES = frozenset(
-    {S.COMPLETED, S.FAILED, S.TIMEOUT, S.CANCELLED, S.OUT_OF_MEMORY, S.NODE_FAIL}
+    {S.COMPLETED, S.FAILED, S.TIMEOUT, S.CANCELLED, S.OUT_OF_MEMORY, S.NODE_FAIL, S.PREEMPTED}
 )
 ACTIVE_STATES = frozenset({S.PENDING, S.RUNNING, S.COMPLETING, S.REQUEUED})
 
@@ -79,6 +80,7 @@ class Request:
     avoid: tuple[str, ...] = ()  # nodes that failed this job: placed elsewhere when possible
     requeue_exit: tuple[int, ...] | None = None  # exit codes that requeue; None = cluster default
     warn_before: int = 0  # --signal's lead time in seconds (0: no --signal)
+    signal: int = 0  # --signal's number (sent on preemption; 0 = SIGTERM)
 
     def to_dict(self) -> dict[str, Any]:
         # not dataclasses.asdict: that deep-copies and is the hot spot of a submit burst
@@ -148,6 +150,13 @@ class Job:
     array_max_running: int = 0  # %N throttle; 0 = none
     # (count, min, max, step) of the whole array as submitted: SLURM_ARRAY_TASK_*
     array_size: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # scheduling policy (docs/policy.md)
+    account: str = ""
+    qos: str = ""
+    admin_priority: int = 0  # set by an operator (gctl update Priority=N); 0 = computed
+    preempt_count: int = 0  # requeues caused by preemption (not held against max_requeue)
+    preempt_deadline: float = 0.0  # preempted: killed at this time (after GraceTime)
+    tier: int = 0  # PriorityTier of its partition(s) (derived, not stored)
     rev: int = 0  # bumped on every change (not stored): keys caches of derived views
     story: list[tuple[float, str, str, str]] = dataclasses.field(default_factory=list)
 

@@ -17,7 +17,13 @@ from typing import Any
 
 import grpc
 
-from gsched.common.localrpc import MAX_FRAME, METHODS, decode_request, encode_reply
+from gsched.common.localrpc import (
+    ADMIN_METHODS,
+    MAX_FRAME,
+    METHODS,
+    decode_request,
+    encode_reply,
+)
 from gsched.protos import gsched_pb2 as pb
 
 __all__ = ["LocalServer"]
@@ -65,7 +71,7 @@ class LocalServer:
         self.path = path
         self._handlers: dict[str, tuple[Any, Any]] = {}
         for method, (req_name, _) in METHODS.items():
-            target = admin if method == "UpdateNode" else jobs
+            target = admin if method in ADMIN_METHODS else jobs
             self._handlers[method] = (getattr(target, method), getattr(pb, req_name))
         self._server: asyncio.AbstractServer | None = None
 

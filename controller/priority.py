@@ -26,20 +26,19 @@ association plus the time it was last decayed. It round-trips through a plain
 JSON-able dict so the store can persist it; shares are configuration and are handed
 to it, not persisted by it.
 
-Not wired into the controller yet. The plan:
+How it is wired (see :mod:`gsched.controller.prioritize` and
+:mod:`gsched.controller.cluster_policy`):
 
-1. ``Job`` gains ``account``, ``qos``, ``admin_priority`` and ``charged_until``.
-   ``Partition`` gains ``priority_job_factor`` and ``priority_tier``. Add a QOS table
-   with ``priority`` and ``usage_factor``.
-2. ``Cluster`` holds ``UsageLedger(cfg, shares)``, restored with ``from_dict`` from one
-   JSON row of the store that is written in the same transaction as job changes.
-3. ``Cluster.schedule``: build a ``JobView`` per pending job and a ``ClusterView``,
-   then ``order = rank(...)``. Set ``job.priority = factors.total`` and mark the job
-   dirty when it changes. Schedule in ``order`` (tier first); recompute at most every
-   few seconds, since it costs ~45 ms for 10,000 jobs.
-4. Charge usage on each tick for running jobs, from ``charged_until`` to now, and the
-   rest when an attempt ends: ``ledger.charge(user, account, tres_seconds(...), now,
-   qos.usage_factor)``.
+1. ``Job`` carries ``account``, ``qos`` and ``admin_priority``; ``Partition`` carries
+   ``priority_job_factor`` and ``priority_tier``; QOS (with ``priority`` and
+   ``usage_factor``) live in :class:`gsched.controller.policy.Policy`.
+2. The Cluster's ``Prioritizer`` holds the ``UsageLedger``, restored with ``from_dict``
+   from one JSON row of the store that is written in the same transaction as job
+   changes, with how far each running job has been charged.
+3. ``Cluster.schedule`` recomputes every pending job's priority with :func:`rank` at
+   most every ``calc_period`` seconds and schedules tier first, then priority.
+4. Running jobs are charged on the tick (every ``calc_period``) and the rest when an
+   attempt ends, times the QOS ``UsageFactor``.
 5. ``gprio`` shows ``Factors.weighted(cfg)``; ``gshare`` shows ``ledger.report()``.
 """
 

@@ -30,6 +30,8 @@ from gsched.controller.cluster import (
     Order,
     SignalOrder,
 )
+from gsched.controller.policy import AccountDef, Policy, Qos
+from gsched.controller.priority import PriorityConfig, Weights
 from gsched.controller.scheduler import Partition
 from gsched.controller.store import Store, job_to_row, node_to_row
 from gsched.protos import gsched_pb2 as pb
@@ -56,9 +58,54 @@ def partitions_from_config(cfg: Config) -> list[Partition]:
                 max_time=p.max_time,
                 max_nodes=p.max_nodes,
                 state=p.state,
+                priority_tier=p.priority_tier,
+                priority_job_factor=p.priority_job_factor,
+                allow_accounts=_names(p.allow_accounts),
+                allow_groups=_names(p.allow_groups),
+                exclusive=p.oversubscribe.upper() == "EXCLUSIVE",
             )
         )
     return parts
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """A comma list, where ``ALL`` (or nothing) means no restriction (empty)."""
+    names = tuple(x.strip() for x in value.split(",") if x.strip())
+    return () if not names or "ALL" in (n.upper() for n in names) else names
+
+
+def priority_from_config(cfg: Config) -> PriorityConfig:
+    p = cfg.priority
+    return PriorityConfig(
+        weights=Weights(age=p.weight_age, fairshare=p.weight_fairshare, jobsize=p.weight_jobsize,
+                        partition=p.weight_partition, qos=p.weight_qos),
+        max_age=float(p.max_age), decay_half_life=float(p.decay_half_life),
+        favor_small=p.favor_small,
+    )
+
+
+def policy_from_config(cfg: Config) -> Policy:
+    """Accounts, users and QOS from ``[[accounts]]``, ``[[users]]``, ``[[qos]]``.
+
+    Raises:
+        ConfigError: a value the policy rejects.
+    """
+    from gsched.common.config import ConfigError
+    from gsched.controller.errors import InvalidRequest
+
+    try:
+        qos = [Qos.from_dict(q) for q in cfg.qos]
+        accounts = [AccountDef.from_dict(a) for a in cfg.accounts]
+        defaults = {str(u["name"]): str(u["default_account"]) for u in cfg.users
+                    if u.get("default_account")}
+        policy = Policy(qos, accounts, defaults, cfg.priority.default_qos)
+        for q in policy.qos.values():
+            for other in q.preempt:
+                if other not in policy.qos:
+                    raise InvalidRequest(f"QOS {q.name}: Preempt names unknown QOS {other}")
+    except (InvalidRequest, KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{cfg.path}: accounts/qos: {exc}") from exc
+    return policy
 
 
 def _node_timeout(cfg: Config) -> float:
@@ -119,6 +166,9 @@ class Controller:
             path_resolver=convert.resolve_paths,
             max_array_size=cfg.controller.max_array_size,
             kill_invalid_depend=cfg.controller.kill_invalid_depend,
+            priority=priority_from_config(cfg),
+            policy=policy_from_config(cfg),
+            calc_period=cfg.priority.calc_period,
         )
         self.store = Store(cfg.database_url)
         from gsched.common import clusterkey
@@ -214,12 +264,14 @@ class Controller:
             ]
             cluster.dirty_jobs.clear()
             cluster.dirty_nodes.clear()
+            meta = self._policy_meta()
             waiters, self._waiters = self._waiters, []
             outbox, self._outbox = self._outbox, []
-            if jobs or nodes:
+            if jobs or nodes or meta:
                 try:
                     await loop.run_in_executor(
-                        self._executor, self.store.write, jobs, nodes, cluster.next_job_id
+                        self._executor, self.store.write, jobs, nodes, cluster.next_job_id,
+                        meta,
                     )
                 except Exception as exc:
                     # Memory is now ahead of the database: stop rather than act on it.
@@ -237,6 +289,20 @@ class Controller:
             if cluster.need_schedule:
                 self._wake.set()
 
+    def _policy_meta(self) -> dict[str, str]:
+        """The fair-share ledger and the runtime policy, when changed (same transaction)."""
+        import json
+
+        prio = self.cluster.prio
+        meta: dict[str, str] = {}
+        if prio.dirty:
+            meta["usage"] = json.dumps(prio.usage_snapshot())
+            prio.dirty = False
+        if prio.policy_dirty:
+            meta["policy"] = json.dumps(prio.policy.to_dict())
+            prio.policy_dirty = False
+        return meta
+
     async def _ticker(self) -> None:
         # Wake when the next node deadline falls (not on a fixed beat), so a dead node
         # is DOWN node_timeout after its last sign of life, not up to a beat later.
@@ -246,7 +312,7 @@ class Controller:
             await asyncio.sleep(min(1.0, max(0.02, wait)))
             orders = self.cluster.tick(self.clock())
             c = self.cluster
-            if orders or c.dirty_nodes or c.dirty_jobs or c.need_schedule:
+            if orders or c.dirty_nodes or c.dirty_jobs or c.need_schedule or c.prio.dirty:
                 self.enqueue(orders)
 
     # ------------------------------------------------------------ steps

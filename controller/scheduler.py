@@ -6,7 +6,9 @@ all its nodes at once or none (gang allocation). Among fitting nodes the pass
 prefers the tightest fit (fewest free GPUs, then fewest free CPUs) so whole nodes
 stay free for big jobs. Jobs that cannot start get SLURM's reason: the first one
 blocked in a partition waits for ``Resources``, those behind it for ``Priority``.
-Backfill with reservations and the multifactor priority arrive with the policy work.
+The controller itself schedules through :func:`gsched.controller.backfill.schedule_backfill`
+(reservations, QOS limits); this simpler pass is kept as the reference it is tested
+against.
 """
 
 from __future__ import annotations
@@ -30,6 +32,21 @@ class Partition:
     max_time: int = -1
     max_nodes: int = 0
     state: str = "UP"
+    priority_tier: int = 1  # PriorityTier: higher tiers are scheduled first
+    priority_job_factor: int = 1  # PriorityJobFactor
+    allow_accounts: tuple[str, ...] = ()  # AllowAccounts; empty = ALL
+    allow_groups: tuple[str, ...] = ()  # AllowGroups; empty = ALL
+    exclusive: bool = False  # OverSubscribe=EXCLUSIVE: every job gets whole nodes
+
+    @property
+    def schedulable(self) -> bool:
+        """Jobs may start here: UP, or DRAIN (no new submissions, queued jobs still run)."""
+        return self.state in ("UP", "DRAIN")
+
+    @property
+    def down_reason(self) -> str:
+        """SLURM's pending reason for a partition that cannot start jobs."""
+        return "PartitionInactive" if self.state == "INACTIVE" else "PartitionDown"
 
     def members(self, nodes: dict[str, Node]) -> list[Node]:
         if self.all_nodes:
@@ -115,8 +132,10 @@ def feasible(req: Request, part: Partition, nodes: dict[str, Node]) -> bool:
 
 def place(req: Request, part: Partition, nodes: dict[str, Node]) -> tuple[Placement, ...] | None:
     """Choose ``req.nodes`` nodes of ``part`` for ``req`` now, or None (gang: all or none)."""
-    if part.state != "UP":
+    if not part.schedulable:
         return None
+    if part.exclusive and not req.exclusive:
+        req = dataclasses.replace(req, exclusive=True)
     members = part.members(nodes)
     chosen: list[Placement] = []
     taken: set[str] = set()
@@ -176,8 +195,8 @@ def schedule(
             if part is None:
                 why = "PartitionDown"
                 continue
-            if part.state != "UP":
-                why = "PartitionDown" if part.state in ("DOWN", "INACTIVE") else "PartitionInactive"
+            if not part.schedulable:
+                why = part.down_reason
                 continue
             if part.max_nodes and job.request.nodes > part.max_nodes:
                 why = "PartitionNodeLimit"

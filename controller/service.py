@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import grpc
 
 from gsched.common import clusterkey
-from gsched.controller import convert
+from gsched.controller import convert, convert_policy
 from gsched.controller.cluster import Caller, NodeReport
 from gsched.controller.errors import GschedError, InvalidRequest, NotFound, PermissionDenied
 from gsched.controller.jobs import ACTIVE_STATES, Job, JobState
@@ -123,6 +123,8 @@ class JobService(rpc.JobServiceServicer):
             nice=spec.nice,
             hold=spec.hold,
             comment=spec.comment,
+            account=spec.extra.get("account", ""),
+            qos=spec.extra.get("qos", ""),
         )
         self.cluster.elig.prepare(job, spec.extra)  # --dependency, --begin, --array
         self.cluster.submit(job, self.ctl.clock())
@@ -181,7 +183,10 @@ class JobService(rpc.JobServiceServicer):
         if (f.job_ids or f.job_refs) and not jobs:
             raise NotFound("Invalid job id specified")
         if f.detail:
-            return pb.ListJobsReply(jobs=[convert.job_info(j, now, True) for j in jobs], now=now)
+            infos = [convert.job_info(j, now, True) for j in jobs]
+            for info, j in zip(infos, jobs, strict=True):
+                info.limit = convert_policy.limit_text(j, self.cluster.prio.policy)
+            return pb.ListJobsReply(jobs=infos, now=now)
         # A queue of thousands is listed often and changes little: reuse each job's
         # encoded JobInfo until the job changes (Job.rev), and splice the bytes.
         cache = self._info_cache
@@ -406,6 +411,8 @@ class JobService(rpc.JobServiceServicer):
             )
             for p in cluster.partitions.values()
         ]
+        for info, p in zip(parts, cluster.partitions.values(), strict=True):
+            convert_policy.partition_extra(info, p)
         return pb.ListNodesReply(
             nodes=[convert.node_info(cluster.nodes[n], cluster) for n in names],
             partitions=parts,
@@ -545,6 +552,23 @@ class JobService(rpc.JobServiceServicer):
             ctl.save_step(record)
 
     @handler
+    async def Priorities(self, request: pb.PrioritiesRequest, context: Any) -> pb.PrioritiesReply:
+        identify(context)
+        return convert_policy.job_priorities(self.cluster, list(request.job_ids),
+                                             list(request.users), self.ctl.clock())
+
+    @handler
+    async def Shares(self, request: pb.SharesRequest, context: Any) -> pb.SharesReply:
+        identify(context)
+        return convert_policy.share_rows(self.cluster, list(request.users),
+                                         list(request.accounts))
+
+    @handler
+    async def GetPolicy(self, request: pb.GetPolicyRequest, context: Any) -> pb.PolicyReply:
+        identify(context)
+        return convert_policy.policy_reply(self.cluster.prio.policy)
+
+    @handler
     async def SignalStep(self, request: pb.SignalStepRequest, context: Any) -> pb.SignalStepReply:
         caller = identify(context)
         job = self.cluster._own(request.job_id, caller)
@@ -600,6 +624,18 @@ class AdminService(rpc.AdminServiceServicer):
         )
         await self.ctl.commit(orders)
         return pb.UpdateNodeReply()
+
+    @handler
+    async def UpdatePolicy(self, request: pb.UpdatePolicyRequest, context: Any) -> pb.PolicyReply:
+        caller = identify(context)
+        cluster = self.ctl.cluster
+        if request.verb.lower() == "reset" and request.entity.lower() == "usage":
+            cluster.reset_usage(caller)
+        else:
+            cluster.change_policy(request.verb, request.entity, request.name,
+                                  dict(request.fields), caller)
+        await self.ctl.commit()
+        return convert_policy.policy_reply(cluster.prio.policy)
 
 
 class AgentLinkService(rpc.AgentLinkServicer):

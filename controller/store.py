@@ -67,6 +67,12 @@ jobs_t = sa.Table(
     # JSON: dependency, --begin, array fields (see sched_to_json); "" = none of them
     sa.Column("sched", sa.Text, nullable=False, default=""),
     sa.Column("array_job_id", sa.BigInteger, nullable=False, default=0),  # 0 = not an array
+    # scheduling policy
+    sa.Column("account", sa.String(64), nullable=False, server_default=""),
+    sa.Column("qos", sa.String(64), nullable=False, server_default=""),
+    sa.Column("admin_priority", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("preempt_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("preempt_deadline", sa.Float, nullable=False, server_default="0"),
 )
 
 nodes_t = sa.Table(
@@ -147,6 +153,11 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "spec": job.spec,
         "sched": sched_to_json(job),
         "array_job_id": job.array_job_id,
+        "account": job.account,
+        "qos": job.qos,
+        "admin_priority": job.admin_priority,
+        "preempt_count": job.preempt_count,
+        "preempt_deadline": job.preempt_deadline,
     }
 
 
@@ -222,6 +233,11 @@ def _row_to_job(m: Any) -> Job:
         attempts=json.loads(m["attempts"]),
         alloc=dict((k, v) for k, v in json.loads(m["alloc"])),
         pending_nodes=list(json.loads(m["pending_nodes"])),
+        account=m["account"],
+        qos=m["qos"],
+        admin_priority=m["admin_priority"],
+        preempt_count=m["preempt_count"],
+        preempt_deadline=m["preempt_deadline"],
     )
 
 
@@ -287,15 +303,19 @@ class Store:
         jobs: Iterable[dict[str, Any]],
         nodes: Iterable[dict[str, Any]],
         next_job_id: int,
+        meta: dict[str, str] | None = None,
     ) -> None:
-        """Upsert the given rows and the job id counter in one transaction."""
+        """Upsert the given rows, the job id counter and ``meta`` (key -> text, e.g. the
+        fair-share usage ledger) in one transaction."""
         jobs, nodes = list(jobs), list(nodes)
         with self._lock, self.engine.begin() as conn:
             if jobs:
                 conn.execute(self._upserts[0], jobs)
             if nodes:
                 conn.execute(self._upserts[1], nodes)
-            conn.execute(self._upserts[2], [{"key": "next_job_id", "value": str(next_job_id)}])
+            rows = [{"key": "next_job_id", "value": str(next_job_id)}]
+            rows += [{"key": k, "value": v} for k, v in (meta or {}).items()]
+            conn.execute(self._upserts[2], rows)
 
     def load(self, cluster: Cluster, keep_finished_since: float) -> None:
         """Rebuild ``cluster`` from the database: active jobs, recent finished ones, nodes."""
@@ -332,6 +352,16 @@ class Store:
                     node = cluster.nodes.setdefault(name, Node(name))
                     a = job.alloc.get(name, {})
                     node.jobs[job.job_id] = (a.get("cpus", 0), a.get("mem_mb", 0), tuple(a.get("gpus", ())))
+            policy_rows = {
+                r[0]: r[1] for r in conn.execute(
+                    sa.select(meta_t.c.key, meta_t.c.value).where(
+                        meta_t.c.key.in_(["policy", "usage"])))
+            }
+        # the policy first: the usage ledger's share tree derives from it
+        if "policy" in policy_rows:
+            cluster.restore_policy(json.loads(policy_rows["policy"]))
+        if "usage" in policy_rows:
+            cluster.restore_usage(json.loads(policy_rows["usage"]))
         cluster.reindex()
 
     def history(

@@ -97,7 +97,7 @@ class JobSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., script: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., environment: _Optional[_Mapping[str, str]] = ..., export_mode: _Optional[str] = ..., output: _Optional[str] = ..., error: _Optional[str] = ..., input: _Optional[str] = ..., open_mode: _Optional[str] = ..., time_limit: _Optional[int] = ..., nodes_min: _Optional[int] = ..., nodes_max: _Optional[int] = ..., ntasks: _Optional[int] = ..., ntasks_per_node: _Optional[int] = ..., cpus_per_task: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_whole_node: _Optional[bool] = ..., mem_per_cpu_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., gpus_per_node: _Optional[int] = ..., gpus_per_task: _Optional[int] = ..., gpu_type: _Optional[str] = ..., partitions: _Optional[_Iterable[str]] = ..., hold: _Optional[bool] = ..., exclusive: _Optional[bool] = ..., nodelist: _Optional[str] = ..., exclude: _Optional[str] = ..., requeue: _Optional[int] = ..., comment: _Optional[str] = ..., submit_host: _Optional[str] = ..., submit_dir: _Optional[str] = ..., nice: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ..., wrapped: _Optional[bool] = ..., shell: _Optional[str] = ...) -> None: ...
 
 class JobInfo(_message.Message):
-    __slots__ = ("job_id", "name", "user", "uid", "gid", "group", "state", "reason", "partition", "submit_time", "start_time", "end_time", "time_limit", "nodes", "num_nodes", "num_cpus", "num_tasks", "mem_mb", "gpus", "exit_code", "exit_signal", "restart_count", "priority", "spec", "stdout_path", "stderr_path", "gpu_alloc", "batch_host", "now", "attempts", "last_failure", "dependency", "array_job_id", "array_task_id", "array_task_str", "array_max_tasks", "eligible_time", "begin_time")
+    __slots__ = ("job_id", "name", "user", "uid", "gid", "group", "state", "reason", "partition", "submit_time", "start_time", "end_time", "time_limit", "nodes", "num_nodes", "num_cpus", "num_tasks", "mem_mb", "gpus", "exit_code", "exit_signal", "restart_count", "priority", "spec", "stdout_path", "stderr_path", "gpu_alloc", "batch_host", "now", "attempts", "last_failure", "dependency", "array_job_id", "array_task_id", "array_task_str", "array_max_tasks", "eligible_time", "begin_time", "account", "qos", "nice", "limit", "preempt_count")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +136,11 @@ class JobInfo(_message.Message):
     ARRAY_MAX_TASKS_FIELD_NUMBER: _ClassVar[int]
     ELIGIBLE_TIME_FIELD_NUMBER: _ClassVar[int]
     BEGIN_TIME_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    QOS_FIELD_NUMBER: _ClassVar[int]
+    NICE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PREEMPT_COUNT_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     name: str
     user: str
@@ -174,7 +179,12 @@ class JobInfo(_message.Message):
     array_max_tasks: int
     eligible_time: float
     begin_time: float
-    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., partition: _Optional[str] = ..., submit_time: _Optional[float] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., time_limit: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., num_nodes: _Optional[int] = ..., num_cpus: _Optional[int] = ..., num_tasks: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., exit_code: _Optional[int] = ..., exit_signal: _Optional[int] = ..., restart_count: _Optional[int] = ..., priority: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., gpu_alloc: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., batch_host: _Optional[str] = ..., now: _Optional[float] = ..., attempts: _Optional[_Iterable[_Union[AttemptInfo, _Mapping]]] = ..., last_failure: _Optional[str] = ..., dependency: _Optional[str] = ..., array_job_id: _Optional[int] = ..., array_task_id: _Optional[int] = ..., array_task_str: _Optional[str] = ..., array_max_tasks: _Optional[int] = ..., eligible_time: _Optional[float] = ..., begin_time: _Optional[float] = ...) -> None: ...
+    account: str
+    qos: str
+    nice: int
+    limit: str
+    preempt_count: int
+    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., partition: _Optional[str] = ..., submit_time: _Optional[float] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., time_limit: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., num_nodes: _Optional[int] = ..., num_cpus: _Optional[int] = ..., num_tasks: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., exit_code: _Optional[int] = ..., exit_signal: _Optional[int] = ..., restart_count: _Optional[int] = ..., priority: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., gpu_alloc: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., batch_host: _Optional[str] = ..., now: _Optional[float] = ..., attempts: _Optional[_Iterable[_Union[AttemptInfo, _Mapping]]] = ..., last_failure: _Optional[str] = ..., dependency: _Optional[str] = ..., array_job_id: _Optional[int] = ..., array_task_id: _Optional[int] = ..., array_task_str: _Optional[str] = ..., array_max_tasks: _Optional[int] = ..., eligible_time: _Optional[float] = ..., begin_time: _Optional[float] = ..., account: _Optional[str] = ..., qos: _Optional[str] = ..., nice: _Optional[int] = ..., limit: _Optional[str] = ..., preempt_count: _Optional[int] = ...) -> None: ...
 
 class AttemptInfo(_message.Message):
     __slots__ = ("attempt", "nodes", "start_time", "end_time", "ended")
@@ -444,7 +454,7 @@ class NodeInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., cpus: _Optional[int] = ..., cpus_alloc: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_alloc_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpus_alloc: _Optional[int] = ..., partitions: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., hostname: _Optional[str] = ..., gpu_backend: _Optional[str] = ..., last_seen: _Optional[float] = ..., boot_time: _Optional[float] = ..., registered_time: _Optional[float] = ..., version: _Optional[str] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., cpu_load: _Optional[float] = ..., free_mem_mb: _Optional[int] = ..., job_ids: _Optional[_Iterable[int]] = ..., reason_time: _Optional[float] = ..., reason_user: _Optional[str] = ..., connected: _Optional[bool] = ..., failure_score: _Optional[int] = ...) -> None: ...
 
 class PartitionInfo(_message.Message):
-    __slots__ = ("name", "is_default", "state", "nodes", "default_time", "max_time", "max_nodes")
+    __slots__ = ("name", "is_default", "state", "nodes", "default_time", "max_time", "max_nodes", "priority_tier", "priority_job_factor", "allow_accounts", "allow_groups", "exclusive")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -452,6 +462,11 @@ class PartitionInfo(_message.Message):
     DEFAULT_TIME_FIELD_NUMBER: _ClassVar[int]
     MAX_TIME_FIELD_NUMBER: _ClassVar[int]
     MAX_NODES_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_TIER_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_JOB_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUSIVE_FIELD_NUMBER: _ClassVar[int]
     name: str
     is_default: bool
     state: str
@@ -459,7 +474,12 @@ class PartitionInfo(_message.Message):
     default_time: int
     max_time: int
     max_nodes: int
-    def __init__(self, name: _Optional[str] = ..., is_default: _Optional[bool] = ..., state: _Optional[str] = ..., nodes: _Optional[_Iterable[str]] = ..., default_time: _Optional[int] = ..., max_time: _Optional[int] = ..., max_nodes: _Optional[int] = ...) -> None: ...
+    priority_tier: int
+    priority_job_factor: int
+    allow_accounts: _containers.RepeatedScalarFieldContainer[str]
+    allow_groups: _containers.RepeatedScalarFieldContainer[str]
+    exclusive: bool
+    def __init__(self, name: _Optional[str] = ..., is_default: _Optional[bool] = ..., state: _Optional[str] = ..., nodes: _Optional[_Iterable[str]] = ..., default_time: _Optional[int] = ..., max_time: _Optional[int] = ..., max_nodes: _Optional[int] = ..., priority_tier: _Optional[int] = ..., priority_job_factor: _Optional[int] = ..., allow_accounts: _Optional[_Iterable[str]] = ..., allow_groups: _Optional[_Iterable[str]] = ..., exclusive: _Optional[bool] = ...) -> None: ...
 
 class ListNodesRequest(_message.Message):
     __slots__ = ("names",)
@@ -613,6 +633,199 @@ class StepEvent(_message.Message):
     task_exit: StepEvent.TaskExit
     done: StepEvent.Done
     def __init__(self, started: _Optional[_Union[StepEvent.Started, _Mapping]] = ..., output: _Optional[_Union[StepEvent.Output, _Mapping]] = ..., task_exit: _Optional[_Union[StepEvent.TaskExit, _Mapping]] = ..., done: _Optional[_Union[StepEvent.Done, _Mapping]] = ...) -> None: ...
+
+class PrioritiesRequest(_message.Message):
+    __slots__ = ("job_ids", "users")
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[int]
+    users: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PriorityWeights(_message.Message):
+    __slots__ = ("age", "fairshare", "jobsize", "partition", "qos")
+    AGE_FIELD_NUMBER: _ClassVar[int]
+    FAIRSHARE_FIELD_NUMBER: _ClassVar[int]
+    JOBSIZE_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    QOS_FIELD_NUMBER: _ClassVar[int]
+    age: int
+    fairshare: int
+    jobsize: int
+    partition: int
+    qos: int
+    def __init__(self, age: _Optional[int] = ..., fairshare: _Optional[int] = ..., jobsize: _Optional[int] = ..., partition: _Optional[int] = ..., qos: _Optional[int] = ...) -> None: ...
+
+class JobPriority(_message.Message):
+    __slots__ = ("job_id", "partition", "user", "account", "qos", "priority", "age", "fairshare", "jobsize", "partition_factor", "qos_factor", "nice", "tier", "admin_set", "age_norm", "fairshare_norm", "jobsize_norm", "partition_norm", "qos_norm")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    QOS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    AGE_FIELD_NUMBER: _ClassVar[int]
+    FAIRSHARE_FIELD_NUMBER: _ClassVar[int]
+    JOBSIZE_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    QOS_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    NICE_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_SET_FIELD_NUMBER: _ClassVar[int]
+    AGE_NORM_FIELD_NUMBER: _ClassVar[int]
+    FAIRSHARE_NORM_FIELD_NUMBER: _ClassVar[int]
+    JOBSIZE_NORM_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_NORM_FIELD_NUMBER: _ClassVar[int]
+    QOS_NORM_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    partition: str
+    user: str
+    account: str
+    qos: str
+    priority: int
+    age: float
+    fairshare: float
+    jobsize: float
+    partition_factor: float
+    qos_factor: float
+    nice: int
+    tier: int
+    admin_set: bool
+    age_norm: float
+    fairshare_norm: float
+    jobsize_norm: float
+    partition_norm: float
+    qos_norm: float
+    def __init__(self, job_id: _Optional[int] = ..., partition: _Optional[str] = ..., user: _Optional[str] = ..., account: _Optional[str] = ..., qos: _Optional[str] = ..., priority: _Optional[int] = ..., age: _Optional[float] = ..., fairshare: _Optional[float] = ..., jobsize: _Optional[float] = ..., partition_factor: _Optional[float] = ..., qos_factor: _Optional[float] = ..., nice: _Optional[int] = ..., tier: _Optional[int] = ..., admin_set: _Optional[bool] = ..., age_norm: _Optional[float] = ..., fairshare_norm: _Optional[float] = ..., jobsize_norm: _Optional[float] = ..., partition_norm: _Optional[float] = ..., qos_norm: _Optional[float] = ...) -> None: ...
+
+class PrioritiesReply(_message.Message):
+    __slots__ = ("jobs", "weights")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[JobPriority]
+    weights: PriorityWeights
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobPriority, _Mapping]]] = ..., weights: _Optional[_Union[PriorityWeights, _Mapping]] = ...) -> None: ...
+
+class SharesRequest(_message.Message):
+    __slots__ = ("users", "accounts")
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedScalarFieldContainer[str]
+    accounts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, users: _Optional[_Iterable[str]] = ..., accounts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ShareInfo(_message.Message):
+    __slots__ = ("account", "user", "raw_shares", "norm_shares", "raw_usage", "norm_usage", "effective_usage", "fairshare")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    RAW_SHARES_FIELD_NUMBER: _ClassVar[int]
+    NORM_SHARES_FIELD_NUMBER: _ClassVar[int]
+    RAW_USAGE_FIELD_NUMBER: _ClassVar[int]
+    NORM_USAGE_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_USAGE_FIELD_NUMBER: _ClassVar[int]
+    FAIRSHARE_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    user: str
+    raw_shares: int
+    norm_shares: float
+    raw_usage: float
+    norm_usage: float
+    effective_usage: float
+    fairshare: float
+    def __init__(self, account: _Optional[str] = ..., user: _Optional[str] = ..., raw_shares: _Optional[int] = ..., norm_shares: _Optional[float] = ..., raw_usage: _Optional[float] = ..., norm_usage: _Optional[float] = ..., effective_usage: _Optional[float] = ..., fairshare: _Optional[float] = ...) -> None: ...
+
+class SharesReply(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[ShareInfo]
+    def __init__(self, rows: _Optional[_Iterable[_Union[ShareInfo, _Mapping]]] = ...) -> None: ...
+
+class QosInfo(_message.Message):
+    __slots__ = ("name", "priority", "max_wall", "max_tres_per_user", "max_jobs_per_user", "max_submit_jobs_per_user", "grp_tres", "preempt", "preempt_mode", "grace_time", "usage_factor")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_WALL_FIELD_NUMBER: _ClassVar[int]
+    MAX_TRES_PER_USER_FIELD_NUMBER: _ClassVar[int]
+    MAX_JOBS_PER_USER_FIELD_NUMBER: _ClassVar[int]
+    MAX_SUBMIT_JOBS_PER_USER_FIELD_NUMBER: _ClassVar[int]
+    GRP_TRES_FIELD_NUMBER: _ClassVar[int]
+    PREEMPT_FIELD_NUMBER: _ClassVar[int]
+    PREEMPT_MODE_FIELD_NUMBER: _ClassVar[int]
+    GRACE_TIME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    priority: int
+    max_wall: int
+    max_tres_per_user: str
+    max_jobs_per_user: int
+    max_submit_jobs_per_user: int
+    grp_tres: str
+    preempt: _containers.RepeatedScalarFieldContainer[str]
+    preempt_mode: str
+    grace_time: int
+    usage_factor: float
+    def __init__(self, name: _Optional[str] = ..., priority: _Optional[int] = ..., max_wall: _Optional[int] = ..., max_tres_per_user: _Optional[str] = ..., max_jobs_per_user: _Optional[int] = ..., max_submit_jobs_per_user: _Optional[int] = ..., grp_tres: _Optional[str] = ..., preempt: _Optional[_Iterable[str]] = ..., preempt_mode: _Optional[str] = ..., grace_time: _Optional[int] = ..., usage_factor: _Optional[float] = ...) -> None: ...
+
+class AccountInfo(_message.Message):
+    __slots__ = ("name", "shares", "users", "grp_tres")
+    class UsersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    GRP_TRES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    shares: int
+    users: _containers.ScalarMap[str, int]
+    grp_tres: str
+    def __init__(self, name: _Optional[str] = ..., shares: _Optional[int] = ..., users: _Optional[_Mapping[str, int]] = ..., grp_tres: _Optional[str] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PolicyReply(_message.Message):
+    __slots__ = ("qos", "accounts", "default_accounts", "default_qos")
+    class DefaultAccountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    QOS_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_QOS_FIELD_NUMBER: _ClassVar[int]
+    qos: _containers.RepeatedCompositeFieldContainer[QosInfo]
+    accounts: _containers.RepeatedCompositeFieldContainer[AccountInfo]
+    default_accounts: _containers.ScalarMap[str, str]
+    default_qos: str
+    def __init__(self, qos: _Optional[_Iterable[_Union[QosInfo, _Mapping]]] = ..., accounts: _Optional[_Iterable[_Union[AccountInfo, _Mapping]]] = ..., default_accounts: _Optional[_Mapping[str, str]] = ..., default_qos: _Optional[str] = ...) -> None: ...
+
+class UpdatePolicyRequest(_message.Message):
+    __slots__ = ("verb", "entity", "name", "fields")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    VERB_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    verb: str
+    entity: str
+    name: str
+    fields: _containers.ScalarMap[str, str]
+    def __init__(self, verb: _Optional[str] = ..., entity: _Optional[str] = ..., name: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class SignalStepRequest(_message.Message):
     __slots__ = ("job_id", "step_id", "signal")

@@ -99,6 +99,21 @@ class JobServiceStub:
                 request_serializer=gsched_dot_protos_dot_gsched__pb2.StepInputRequest.SerializeToString,
                 response_deserializer=gsched_dot_protos_dot_gsched__pb2.StepInputReply.FromString,
                 _registered_method=True)
+        self.Priorities = channel.unary_unary(
+                '/gsched.v1.JobService/Priorities',
+                request_serializer=gsched_dot_protos_dot_gsched__pb2.PrioritiesRequest.SerializeToString,
+                response_deserializer=gsched_dot_protos_dot_gsched__pb2.PrioritiesReply.FromString,
+                _registered_method=True)
+        self.Shares = channel.unary_unary(
+                '/gsched.v1.JobService/Shares',
+                request_serializer=gsched_dot_protos_dot_gsched__pb2.SharesRequest.SerializeToString,
+                response_deserializer=gsched_dot_protos_dot_gsched__pb2.SharesReply.FromString,
+                _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/gsched.v1.JobService/GetPolicy',
+                request_serializer=gsched_dot_protos_dot_gsched__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=gsched_dot_protos_dot_gsched__pb2.PolicyReply.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -185,6 +200,25 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Priorities(self, request, context):
+        """Scheduling policy (gprio, gshare, gctl show qos|account).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Shares(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -252,6 +286,21 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.StepInput,
                     request_deserializer=gsched_dot_protos_dot_gsched__pb2.StepInputRequest.FromString,
                     response_serializer=gsched_dot_protos_dot_gsched__pb2.StepInputReply.SerializeToString,
+            ),
+            'Priorities': grpc.unary_unary_rpc_method_handler(
+                    servicer.Priorities,
+                    request_deserializer=gsched_dot_protos_dot_gsched__pb2.PrioritiesRequest.FromString,
+                    response_serializer=gsched_dot_protos_dot_gsched__pb2.PrioritiesReply.SerializeToString,
+            ),
+            'Shares': grpc.unary_unary_rpc_method_handler(
+                    servicer.Shares,
+                    request_deserializer=gsched_dot_protos_dot_gsched__pb2.SharesRequest.FromString,
+                    response_serializer=gsched_dot_protos_dot_gsched__pb2.SharesReply.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=gsched_dot_protos_dot_gsched__pb2.GetPolicyRequest.FromString,
+                    response_serializer=gsched_dot_protos_dot_gsched__pb2.PolicyReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -615,6 +664,87 @@ class JobService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def Priorities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gsched.v1.JobService/Priorities',
+            gsched_dot_protos_dot_gsched__pb2.PrioritiesRequest.SerializeToString,
+            gsched_dot_protos_dot_gsched__pb2.PrioritiesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Shares(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gsched.v1.JobService/Shares',
+            gsched_dot_protos_dot_gsched__pb2.SharesRequest.SerializeToString,
+            gsched_dot_protos_dot_gsched__pb2.SharesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gsched.v1.JobService/GetPolicy',
+            gsched_dot_protos_dot_gsched__pb2.GetPolicyRequest.SerializeToString,
+            gsched_dot_protos_dot_gsched__pb2.PolicyReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class AdminServiceStub:
     """Missing associated documentation comment in .proto file."""
@@ -630,12 +760,23 @@ class AdminServiceStub:
                 request_serializer=gsched_dot_protos_dot_gsched__pb2.UpdateNodeRequest.SerializeToString,
                 response_deserializer=gsched_dot_protos_dot_gsched__pb2.UpdateNodeReply.FromString,
                 _registered_method=True)
+        self.UpdatePolicy = channel.unary_unary(
+                '/gsched.v1.AdminService/UpdatePolicy',
+                request_serializer=gsched_dot_protos_dot_gsched__pb2.UpdatePolicyRequest.SerializeToString,
+                response_deserializer=gsched_dot_protos_dot_gsched__pb2.PolicyReply.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def UpdateNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePolicy(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -648,6 +789,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.UpdateNode,
                     request_deserializer=gsched_dot_protos_dot_gsched__pb2.UpdateNodeRequest.FromString,
                     response_serializer=gsched_dot_protos_dot_gsched__pb2.UpdateNodeReply.SerializeToString,
+            ),
+            'UpdatePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePolicy,
+                    request_deserializer=gsched_dot_protos_dot_gsched__pb2.UpdatePolicyRequest.FromString,
+                    response_serializer=gsched_dot_protos_dot_gsched__pb2.PolicyReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -677,6 +823,33 @@ class AdminService:
             '/gsched.v1.AdminService/UpdateNode',
             gsched_dot_protos_dot_gsched__pb2.UpdateNodeRequest.SerializeToString,
             gsched_dot_protos_dot_gsched__pb2.UpdateNodeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gsched.v1.AdminService/UpdatePolicy',
+            gsched_dot_protos_dot_gsched__pb2.UpdatePolicyRequest.SerializeToString,
+            gsched_dot_protos_dot_gsched__pb2.PolicyReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -349,15 +349,18 @@ def test_partition_reasons() -> None:
     parts = {
         "gpu": Partition("gpu", all_nodes=True),
         "down": Partition("down", all_nodes=True, state="DOWN"),
+        "inactive": Partition("inactive", all_nodes=True, state="INACTIVE"),
         "drain": Partition("drain", all_nodes=True, state="DRAIN"),
         "small": Partition("small", nodes=("n1",), max_nodes=1),
     }
     p = plan([pj(1, partitions=("down",)), pj(2, partitions=("nope",)),
-              pj(3, partitions=("drain",)), pj(4, partitions=("small",), nodes=2),
-              pj(5, partitions=("gpu",), nodes=3)],
+              pj(3, partitions=("inactive",)), pj(4, partitions=("small",), nodes=2),
+              pj(5, partitions=("gpu",), nodes=3), pj(6, partitions=("drain",))],
              nodes, parts, "gpu", {}, 0.0)
     assert p.reasons == {1: "PartitionDown", 2: "PartitionDown", 3: "PartitionInactive",
                          4: "PartitionNodeLimit", 5: "PartitionNodeLimit"}
+    # DRAIN refuses new submissions, but jobs already queued there still start
+    assert started(p) == {6: ("n1",)}
 
 
 def test_multi_partition_job_takes_earliest() -> None:

@@ -167,13 +167,12 @@ def test_after_with_delay(cluster: Cluster) -> None:
     assert later.reason == "Dependency"
     for n in cluster.nodes:
         cluster.node_heartbeat(n, None, 10.0 + 121)
-    cluster.need_schedule = False
     cluster.tick(10.0 + 119)
-    assert not cluster.need_schedule
     cluster.schedule(10.0 + 119)
     assert later.state == S.PENDING
+    cluster.need_schedule = False
     cluster.tick(10.0 + 121)
-    assert cluster.need_schedule
+    assert cluster.need_schedule  # the timer, whatever else (priority aging) may also ask
     cluster.schedule(10.0 + 121)
     assert later.state == S.RUNNING
 

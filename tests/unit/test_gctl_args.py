@@ -206,8 +206,8 @@ def test_update_separate_values_and_bare_nice() -> None:
             "scontrol: error: Nice value out of range (+/- 2147483645). Value ignored\n",
         ),
         (
-            ["update", "JobId=5", "Priority=3"],
-            "Update of this parameter is not supported: Priority=3\nRequest aborted\n",
+            ["update", "JobId=5", "Licenses=x"],
+            "Update of this parameter is not supported: Licenses=x\nRequest aborted\n",
         ),
         (["update", "JobId=5"], "No changes specified\n"),
         (["update", "JobName=x"], "scontrol: error: No job ID specified\n"),
@@ -230,8 +230,8 @@ def test_update_errors_as_gctl_are_prefixed() -> None:
     assert error_text(["update", "JobId=5", "TimeLimit=abc"], "gctl") == (
         "gctl: error: Invalid TimeLimit value\n"
     )
-    assert error_text(["update", "JobId=5", "Priority=3"], "gctl") == (
-        "gctl: error: Update of this parameter is not supported: Priority=3\n"
+    assert error_text(["update", "JobId=5", "Licenses=x"], "gctl") == (
+        "gctl: error: Update of this parameter is not supported: Licenses=x\n"
         "gctl: error: Request aborted\n"
     )
 
