@@ -203,10 +203,16 @@ class Agent:
                 continue
 
     async def _session(self) -> None:
-        channel = grpc.aio.insecure_channel(
-            self.cfg.controller.address,
-            options=[("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000)],
-        )
+        options = [("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000)]
+        ca = self.cfg.agent.tls_ca or self.cfg.controller.tls_ca
+        if ca:  # TLS: the controller must show a certificate signed by this CA
+            from gsched.common.tls import channel_credentials
+
+            creds = channel_credentials(ca, self.cfg.agent.tls_cert, self.cfg.agent.tls_key)
+            channel = grpc.aio.secure_channel(self.cfg.controller.address, creds,
+                                              options=options)
+        else:
+            channel = grpc.aio.insecure_channel(self.cfg.controller.address, options=options)
         queue: asyncio.Queue[pb.AgentMessage | None] = asyncio.Queue()
         gpus = await asyncio.to_thread(self._gpu_infos)
         queue.put_nowait(self._hello(gpus))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
 import grpc
 
-from gsched.common.config import Config
+from gsched.common.config import Config, ConfigError
+from gsched.common.tls import server_credentials
+from gsched.controller.auth import Authenticator, AuthInterceptor, is_loopback
 from gsched.controller.local import LocalServer
 from gsched.controller.runtime import Controller
 from gsched.controller.service import AdminService, AgentLinkService, JobService
@@ -21,6 +24,15 @@ logger = logging.getLogger(__name__)
 
 async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controller, grpc.aio.Server, int]:
     """Recover state, start the committer and the gRPC server; return (ctl, server, port)."""
+    where = listen or cfg.listen
+    if cfg.controller.auth_type == "none" and not is_loopback(where):
+        raise ConfigError(
+            f"auth_type = \"none\" believes whatever identity a caller claims, so the "
+            f"controller refuses to listen on {where}: bind to 127.0.0.1 or use "
+            f"auth_type = \"local\" or \"munge\""
+        )
+    authn = Authenticator(cfg)
+    authn.start()  # OSError when MUNGE is configured but not usable
     ctl = Controller(cfg)
     ctl.recover()
     ctl.start()
@@ -31,23 +43,38 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
             ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.max_send_message_length", 256 * 1024 * 1024),
-        ]
+        ],
+        interceptors=[AuthInterceptor(authn)],
     )
     jobs, admin = JobService(ctl), AdminService(ctl)
+    jobs.auth = admin.auth = authn
     rpc.add_JobServiceServicer_to_server(jobs, server)
     rpc.add_AdminServiceServicer_to_server(admin, server)
     rpc.add_AgentLinkServicer_to_server(AgentLinkService(ctl), server)
-    port = server.add_insecure_port(listen or cfg.listen)
+    creds = server_credentials(cfg)
+    if creds is None:
+        port = server.add_insecure_port(where)
+    else:
+        port = server.add_secure_port(where, creds)
     if port == 0:
         raise OSError(f"cannot listen on {listen or cfg.listen}")
     await server.start()
     if cfg.socket_path:
-        local = LocalServer(cfg.socket_path, jobs, admin)
+        local = LocalServer(cfg.socket_path, jobs, admin, auth=authn)
         await local.start()
         ctl.on_stop.append(local.stop)
-    logger.info("controller listening on %s (port %d), database %s", listen or cfg.listen, port,
-                cfg.database_url)
+    logger.info("controller listening on %s (port %d%s), database %s, auth_type %s",
+                where, port, ", TLS" if creds is not None else "", cfg.database_url,
+                cfg.controller.auth_type)
+    ctl.on_stop.append(_closer(authn))
     return ctl, server, port
+
+
+def _closer(authn: Authenticator) -> Any:
+    async def close() -> None:
+        authn.close()
+
+    return close
 
 
 async def _main(cfg: Config) -> None:

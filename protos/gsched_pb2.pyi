@@ -410,24 +410,28 @@ class ListNodesRequest(_message.Message):
     def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListNodesReply(_message.Message):
-    __slots__ = ("nodes", "partitions", "now")
+    __slots__ = ("nodes", "partitions", "now", "auth_type")
     NODES_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     NOW_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TYPE_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
     partitions: _containers.RepeatedCompositeFieldContainer[PartitionInfo]
     now: float
-    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., now: _Optional[float] = ...) -> None: ...
+    auth_type: str
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., now: _Optional[float] = ..., auth_type: _Optional[str] = ...) -> None: ...
 
 class UpdateNodeRequest(_message.Message):
-    __slots__ = ("names", "state", "reason")
+    __slots__ = ("names", "state", "reason", "allow_host")
     NAMES_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_HOST_FIELD_NUMBER: _ClassVar[int]
     names: _containers.RepeatedScalarFieldContainer[str]
     state: str
     reason: str
-    def __init__(self, names: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    allow_host: str
+    def __init__(self, names: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., allow_host: _Optional[str] = ...) -> None: ...
 
 class UpdateNodeReply(_message.Message):
     __slots__ = ()

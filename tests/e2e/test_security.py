@@ -1,0 +1,188 @@
+"""Identity, authorization and the agents' channel, with real processes and real users.
+
+Each test starts its own controller and agent from a config it writes
+(tests/e2e/secutil.py) and acts as test users created with useradd (setpriv).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from gsched.protos import gsched_pb2 as pb
+from gsched.protos import gsched_pb2_grpc as rpc
+
+from .secutil import OPERATOR, OPS_GROUP, ensure_user, need_root_users, sec_cluster, spawn
+
+pytestmark = pytest.mark.e2e
+
+USER = "nobody"
+
+
+def _raw_list(address: str, metadata: list[tuple[str, str]]) -> grpc.RpcError | None:
+    with grpc.insecure_channel(address) as ch:
+        try:
+            rpc.JobServiceStub(ch).ListJobs(pb.ListJobsRequest(), metadata=metadata, timeout=10)
+        except grpc.RpcError as exc:
+            return exc
+    return None
+
+
+# ------------------------------------------------------------------ identity
+def test_grpc_calls_without_a_verified_credential_are_refused() -> None:
+    with sec_cluster(agents=()) as c:
+        for md in ([], [("x-gsched-uid", "0"), ("x-gsched-user", "root")],
+                   [("x-gsched-cred", "local:0:0:9999999999:00:00")],
+                   [("x-gsched-cred", "munge:MUNGE:AAAA:")]):
+            err = _raw_list(c.address, md)
+            assert err is not None, f"{md} was accepted"
+            assert err.code() == grpc.StatusCode.UNAUTHENTICATED, (md, err.details())
+        assert "claimed" not in c.log()
+        log = c.log()
+        assert "refused /gsched.v1.JobService/ListJobs from ipv4:127.0.0.1" in log
+        assert "only accepts calls from its own host" in log
+
+
+def test_socket_credential_is_bound_to_one_call_and_used_once() -> None:
+    from gsched.cli.client import from_config
+    from gsched.common import config
+
+    with sec_cluster(agents=()) as c:
+        client = from_config(config.load(str(c.conf)))
+        md = client.metadata_for("ListJobs")
+        assert _raw_list(c.address, md) is None
+        err = _raw_list(c.address, md)
+        assert err is not None and err.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "replayed local credential" in err.details()
+        err = _raw_list(c.address, client.metadata_for("Cancel"))  # made for another call
+        assert err is not None and err.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_cli_over_grpc_acts_as_the_real_user() -> None:
+    need_root_users()
+    with sec_cluster() as c:
+        job = c.submit("-H", "--wrap", "true", user=USER, GSCHED_TRANSPORT="grpc")
+        r = c.run("gqueue", "-h", "-j", str(job), "-o", "%u %T", GSCHED_TRANSPORT="grpc")
+        assert r.out.split() == [USER, "PENDING"], r
+        # the same user, through the socket, may act on it
+        assert c.run("gcancel", str(job), user=USER).rc == 0
+
+
+def test_user_without_socket_access_gets_a_clear_error() -> None:
+    need_root_users()
+    with sec_cluster(agents=()) as c:
+        (c.state / "controller.sock").chmod(0o600)  # as if on another host
+        r = c.run("gqueue", user=USER)
+        assert r.rc == 1
+        assert "cannot prove who you are" in r.err and "auth_type" in r.err, r.err
+
+
+# ------------------------------------------------------------------ authorization
+def test_users_act_only_on_their_own_jobs_operators_on_all() -> None:
+    need_root_users()
+    ensure_user(OPERATOR, OPS_GROUP)
+    with sec_cluster(controller=f'operators = ["%{OPS_GROUP}"]') as c:
+        mine = c.submit("-H", "--wrap", "true")  # root's
+        theirs = c.submit("-H", "--wrap", "true", user=USER)
+        for transport in ("socket", "grpc"):
+            env = {"GSCHED_TRANSPORT": transport}
+            for cmd in (["gcancel", str(mine)], ["gctl", "release", str(mine)],
+                        ["gctl", "hold", str(mine)], ["gctl", "requeue", str(mine)],
+                        ["gctl", "update", f"jobid={mine}", "timelimit=5"],
+                        ["gctl", "update", "nodename=node1", "state=drain", "reason=x"]):
+                r = c.run(*cmd, user=USER, **env)
+                assert r.rc == 1, (transport, cmd, r)
+                assert "Access/permission denied" in r.err, (transport, cmd, r.err)
+        show = c.run("gctl", "show", "job", str(mine)).out
+        assert "JobState=PENDING" in show and "JobHeldUser" in show and "TimeLimit=UNLIMITED" in show
+        assert "DRAIN" not in c.run("ginfo", "-h", "-o", "%T").out.upper()
+        log = c.log()
+        assert f"denied Cancel job {mine} to uid 65534 ({USER})" in log
+        assert f"denied update_node to uid 65534 ({USER})" in log.replace("UpdateNode", "update_node")
+        # the owner may; an operator (by group) may act on anyone's job and on nodes
+        assert c.run("gctl", "update", f"jobid={theirs}", "timelimit=5", user=USER).rc == 0
+        r = c.run("gcancel", str(theirs), user=OPERATOR, GSCHED_TRANSPORT="grpc")
+        assert r.rc == 0, r.err
+        r = c.run("gctl", "update", "nodename=node1", "state=drain", "reason=maint",
+                  user=OPERATOR)
+        assert r.rc == 0, r.err
+        assert "drain" in c.run("ginfo", "-h", "-o", "%T").out
+        assert c.run("gcancel", str(mine)).rc == 0  # root always
+
+
+def test_private_data_hides_other_users_jobs() -> None:
+    need_root_users()
+    ensure_user(OPERATOR, OPS_GROUP)
+    with sec_cluster(controller=f'operators = ["%{OPS_GROUP}"]\nprivate_data = ["jobs"]') as c:
+        rootjob = c.submit("-H", "-J", "rootjob", "--wrap", "true")
+        userjob = c.submit("-H", "-J", "userjob", "--wrap", "true", user=USER)
+        for transport in ("socket", "grpc"):
+            env = {"GSCHED_TRANSPORT": transport}
+            r = c.run("gqueue", "-h", "-o", "%i", user=USER, **env)
+            assert r.out.split() == [str(userjob)], (transport, r)
+            r = c.run("gqueue", "-h", "-o", "%i", "-j", str(rootjob), user=USER, **env)
+            assert str(rootjob) not in r.out
+            r = c.run("gctl", "show", "job", str(rootjob), user=USER, **env)
+            assert r.rc == 1 and "Invalid job id specified" in r.err, r
+            r = c.run("gacct", "-n", "-X", "-a", "-o", "JobID", user=USER, **env)
+            assert r.out.split() == [str(userjob)], (transport, r)
+            r = c.run("gqueue", "-h", "-o", "%i", user=OPERATOR, **env)
+            assert sorted(r.out.split()) == sorted([str(rootjob), str(userjob)]), r
+        assert sorted(c.run("gqueue", "-h", "-o", "%i").out.split()) == sorted(
+            [str(rootjob), str(userjob)])
+
+
+# ------------------------------------------------------------------ auth_type = none
+def test_auth_none_refuses_a_non_loopback_listen(tmp_path: Path) -> None:
+    from .secutil import BIN, free_port, write_config
+
+    conf = write_config(tmp_path, free_port(),
+                        controller='auth_type = "none"\nlisten = "0.0.0.0:0"')
+    p = subprocess.run([str(BIN / "gsched"), "controller", "--config", str(conf)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert 'auth_type = "none"' in p.stderr and "refuses to listen on 0.0.0.0:0" in p.stderr
+
+
+def test_auth_none_warns_in_the_log_and_in_ginfo() -> None:
+    with sec_cluster(controller='auth_type = "none"') as c:
+        assert '!!! auth_type = "none"' in c.log()
+        r = c.run("ginfo")
+        assert r.rc == 0 and "authentication is OFF" in r.err, r
+        assert "PARTITION" in r.out  # stdout stays sinfo-shaped
+        assert "AuthType                = none" in c.run("gctl", "show", "config").out
+        # claimed identities are believed: that is what "none" means
+        assert _raw_list(c.address, [("x-gsched-uid", "0")]) is None
+    with sec_cluster(agents=()) as c:
+        r = c.run("ginfo")
+        assert r.rc == 0 and "authentication" not in r.err
+        assert "AuthType                = local" in c.run("gctl", "show", "config").out
+
+
+def test_agent_needs_no_user_credential_but_the_cluster_key() -> None:
+    with sec_cluster() as c:  # node1 registered with the key and no user credential
+        job = c.submit("--wrap", "true")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if "COMPLETED" in c.run("gqueue", "-h", "-t", "all", "-j", str(job), "-o", "%T").out:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(c.log())
+        keyless = c.conf.with_name("keyless.toml")
+        keyless.write_text(c.conf.read_text().replace(
+            "[controller]\n", f'[controller]\nkey_file = "{c.root}/missing.key"\n'))
+        p = spawn(c.state, "intruder", ["agent", "--config", str(keyless), "--name", "node9"],
+                  c.env())
+        c.procs["intruder"] = p
+        deadline = time.monotonic() + 20
+        while "node node9" not in c.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "node node9 from" in c.log() and "requires agents to hold the cluster key" in c.log()
+        assert "node9" not in c.run("ginfo", "-h", "-N", "-o", "%N").out
+        assert os.path.exists(c.state / "cluster.key")
