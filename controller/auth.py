@@ -78,9 +78,14 @@ class Authenticator:
     def start(self) -> None:
         """Open what the auth type needs (MUNGE); raises OSError when it is not there."""
         if self.auth_type == "munge":
-            from gsched.common.munge import open_munge
+            from gsched.common.munge import MungeError, open_munge
 
             self._munge = open_munge(self._munge_socket)
+            try:  # refuse to start rather than refuse every call later
+                self._munge.decode(self._munge.encode(b"gsched self-test"))
+            except MungeError as exc:
+                raise OSError(f"munged at {self._munge_socket or 'its default socket'} does "
+                              f"not work: {exc.message}") from None
             # libmunge blocks (and retries for seconds when munged is gone): never
             # on the event loop; one thread, since a munge context is not shareable
             self._munge_pool = concurrent.futures.ThreadPoolExecutor(

@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -17,7 +18,17 @@ import pytest
 from gsched.protos import gsched_pb2 as pb
 from gsched.protos import gsched_pb2_grpc as rpc
 
-from .secutil import OPERATOR, OPS_GROUP, ensure_user, need_root_users, sec_cluster, spawn
+from .secutil import (
+    BIN,
+    OPERATOR,
+    OPS_GROUP,
+    ensure_user,
+    free_port,
+    need_root_users,
+    sec_cluster,
+    spawn,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -139,8 +150,6 @@ def test_private_data_hides_other_users_jobs() -> None:
 
 # ------------------------------------------------------------------ auth_type = none
 def test_auth_none_refuses_a_non_loopback_listen(tmp_path: Path) -> None:
-    from .secutil import BIN, free_port, write_config
-
     conf = write_config(tmp_path, free_port(),
                         controller='auth_type = "none"\nlisten = "0.0.0.0:0"')
     p = subprocess.run([str(BIN / "gsched"), "controller", "--config", str(conf)],
@@ -186,3 +195,47 @@ def test_agent_needs_no_user_credential_but_the_cluster_key() -> None:
         assert "node node9 from" in c.log() and "requires agents to hold the cluster key" in c.log()
         assert "node9" not in c.run("ginfo", "-h", "-N", "-o", "%N").out
         assert os.path.exists(c.state / "cluster.key")
+
+
+# ------------------------------------------------------------------ MUNGE
+def test_munge_cluster_identifies_users_over_grpc(start_munged: Any) -> None:
+    need_root_users()
+    with start_munged() as m, sec_cluster(
+            controller=f'auth_type = "munge"\nmunge_socket = "{m.socket}"') as c:
+        assert "verifying credentials with libmunge" in c.log()
+        grpc_env = {"GSCHED_TRANSPORT": "grpc"}
+        mine = c.submit("-H", "--wrap", "true", **grpc_env)
+        theirs = c.submit("-H", "--wrap", "true", user=USER, **grpc_env)
+        r = c.run("gqueue", "-h", "-o", "%i %u", "-j", f"{mine},{theirs}", **grpc_env)
+        assert sorted(r.out.splitlines()) == sorted([f"{mine} root", f"{theirs} {USER}"]), r
+        r = c.run("gcancel", str(mine), user=USER, **grpc_env)
+        assert r.rc == 1 and "Access/permission denied" in r.err, r
+        assert c.run("gcancel", str(theirs), user=USER, **grpc_env).rc == 0
+        err = _raw_list(c.address, [("x-gsched-uid", "0")])
+        assert err is not None and err.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "requires a MUNGE credential" in err.details()
+        # a credential for this call, replayed
+        from gsched.cli.client import from_config
+        from gsched.common import config
+
+        md = from_config(config.load(str(c.conf))).metadata_for("ListJobs")
+        assert _raw_list(c.address, md) is None
+        err = _raw_list(c.address, md)
+        assert err is not None and "replayed MUNGE credential" in err.details()
+        # the socket keeps working without MUNGE (the kernel says who calls)
+        assert c.run("gqueue", "-h", "-j", str(mine), "-o", "%u").out.strip() == "root"
+        os.kill(m.proc_pid, 15)  # munged gone: the CLI says so
+        deadline = time.monotonic() + 10
+        while os.path.exists(m.socket) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r = c.run("gqueue", **grpc_env)
+        assert r.rc == 1 and "cannot get a MUNGE credential" in r.err, r
+
+
+def test_controller_refuses_to_start_when_munged_is_missing(tmp_path: Path) -> None:
+    conf = write_config(tmp_path, free_port(), controller=(
+        f'auth_type = "munge"\nmunge_socket = "{tmp_path}/no-munged.socket"'))
+    p = subprocess.run([str(BIN / "gsched"), "controller", "--config", str(conf)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1, p.stderr
+    assert "auth_type munge: cannot use MUNGE" in p.stderr and "does not work" in p.stderr
