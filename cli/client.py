@@ -91,6 +91,8 @@ class Client:
                 self._local = None  # not on the controller's host, or it is down: gRPC
 
     def _grpc_stubs(self) -> None:
+        # gRPC's C core logs handshake failures on stderr; we print one line instead
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
         import grpc
 
         from gsched.protos import gsched_pb2_grpc as rpc
@@ -182,8 +184,17 @@ class Client:
             name = code.name if code is not None else "UNKNOWN"
             if name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
                 msg = f"unable to contact the gsched controller at {self.address}"
-                raise ClientError(name, msg) from None
+                raise ClientError(name, msg + self._tls_hint(exc.details() or "")) from None
             raise ClientError(name, exc.details() or name) from None
+
+    def _tls_hint(self, details: str) -> str:
+        """Why a connection failed when TLS is the likely reason ('' otherwise)."""
+        if "handshake" in details.lower() or "SSL" in details:
+            return (": TLS handshake failed (is tls_ca the CA that signed the controller's "
+                    "certificate, and is its host in that certificate?)")
+        if not self.tls_ca and "Socket closed" in details:
+            return " (if the controller serves TLS, set tls_ca in [controller])"
+        return ""
 
     def stream(self, method: str, request: Any) -> Any:
         """A server-streaming call (gRPC only); iterate the result, ``.cancel()`` to stop."""
@@ -198,7 +209,8 @@ class Client:
         code = exc.code()
         name = code.name if code is not None else "UNKNOWN"
         if name == "UNAVAILABLE":
-            return ClientError(name, f"unable to contact the gsched controller at {self.address}")
+            return ClientError(name, f"unable to contact the gsched controller at {self.address}"
+                               + self._tls_hint(exc.details() or ""))
         return ClientError(name, exc.details() or name)
 
     def _call_local(self, method: str, request: Any) -> Any:

@@ -96,7 +96,7 @@ def make_certs(out: str, hosts: list[str], days: int = 3650, cluster: str = "gsc
             ca_key: Any = serialization.load_pem_private_key(fh.read(), password=None)
     else:
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{cluster} gsched CA")])
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{cluster} CA")])
         ca_cert = (
             x509.CertificateBuilder()
             .subject_name(name).issuer_name(name)

@@ -239,3 +239,46 @@ def test_controller_refuses_to_start_when_munged_is_missing(tmp_path: Path) -> N
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1, p.stderr
     assert "auth_type munge: cannot use MUNGE" in p.stderr and "does not work" in p.stderr
+
+
+# ------------------------------------------------------------------ TLS
+def test_tls_agent_registers_and_clients_need_the_ca(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    p = subprocess.run([str(BIN / "gsched"), "certs", "--out", str(certs),
+                        "--hosts", "127.0.0.1,node1"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert (certs / "ca.key").stat().st_mode & 0o777 == 0o600
+    assert (certs / "127.0.0.1.key").stat().st_mode & 0o777 == 0o600
+    tls = (f'tls_cert = "{certs}/127.0.0.1.pem"\ntls_key = "{certs}/127.0.0.1.key"\n'
+           f'tls_ca = "{certs}/ca.pem"')
+    agent_tls = f'tls_cert = "{certs}/node1.pem"\ntls_key = "{certs}/node1.key"'
+    with sec_cluster(controller=tls, agent=agent_tls) as c:  # node1 registered over TLS
+        assert f"(port {c.port}, TLS)" in c.log()
+        grpc_env = {"GSCHED_TRANSPORT": "grpc"}
+        job = c.submit("--wrap", "true", **grpc_env)
+        r = c.run("gqueue", "-h", "-t", "all", "-j", str(job), "-o", "%i", **grpc_env)
+        assert r.rc == 0 and r.out.strip() == str(job), r
+        # a client without the CA: plaintext to a TLS port fails, with a clear line
+        plain = c.conf.with_name("plain.toml")
+        plain.write_text(c.conf.read_text().replace(
+            f'tls_ca = "{certs}/ca.pem"', ""))
+        r = c.run("gqueue", GSCHED_TRANSPORT="grpc", GSCHED_CONF=str(plain))
+        assert r.rc == 1 and "unable to contact the gsched controller" in r.err, r
+        assert "set tls_ca" in r.err, r
+        # a client trusting another CA: the handshake fails and says why
+        other = tmp_path / "other"
+        subprocess.run([str(BIN / "gsched"), "certs", "--out", str(other), "--hosts", "x"],
+                       check=True, capture_output=True)
+        wrong = c.conf.with_name("wrong.toml")
+        wrong.write_text(c.conf.read_text().replace(f'tls_ca = "{certs}/ca.pem"',
+                                                    f'tls_ca = "{other}/ca.pem"'))
+        r = c.run("gqueue", GSCHED_TRANSPORT="grpc", GSCHED_CONF=str(wrong))
+        assert r.rc == 1 and "TLS handshake failed (is tls_ca the CA" in r.err, r
+        assert r.err.count("\n") == 1, r.err  # one line, no gRPC core logging
+        # an agent without the CA cannot register
+        p2 = spawn(c.state, "node2", ["agent", "--config", str(plain), "--name", "node2"],
+                   c.env())
+        c.procs["node2"] = p2
+        time.sleep(3)
+        assert "node2" not in c.run("ginfo", "-h", "-N", "-o", "%N").out
+        assert "node node2 registered" not in c.log()
