@@ -101,6 +101,7 @@ class NodeUpdate:
     names: str
     state: str = ""
     reason: str = ""
+    allow_host: str = ""  # admin consent for a pinned node name (docs/security.md)
 
 
 @dataclasses.dataclass
@@ -385,6 +386,11 @@ def _parse_node_update(rest: list[str]) -> NodeUpdate:
                     "Not all states are valid given a node's prior state",
                     bare=True,
                 )
+            changes += 1
+        elif _abbrev(tag, "allowhost", 5):
+            if not value:
+                raise CtlError(f"Invalid input: {word}  Request aborted")
+            update.allow_host = value
             changes += 1
         else:
             raise CtlError(
@@ -683,7 +689,8 @@ def _cmd_update(s: _Session) -> int:
 def _update_node(s: _Session, update: NodeUpdate) -> int:
     from gsched.protos import gsched_pb2 as pb
 
-    request = pb.UpdateNodeRequest(names=[update.names], state=update.state, reason=update.reason)
+    request = pb.UpdateNodeRequest(names=[update.names], state=update.state, reason=update.reason,
+                                   allow_host=update.allow_host)
     try:
         s.call("UpdateNode", request)
     except ClientError as exc:

@@ -13,6 +13,7 @@ from gsched.common.config import Config, ConfigError
 from gsched.common.tls import server_credentials
 from gsched.controller.auth import Authenticator, AuthInterceptor, is_loopback
 from gsched.controller.local import LocalServer
+from gsched.controller.pinning import NodePins
 from gsched.controller.runtime import Controller
 from gsched.controller.service import AdminService, AgentLinkService, JobService
 from gsched.protos import gsched_pb2_grpc as rpc
@@ -50,7 +51,9 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
     jobs.auth = admin.auth = authn
     rpc.add_JobServiceServicer_to_server(jobs, server)
     rpc.add_AdminServiceServicer_to_server(admin, server)
-    rpc.add_AgentLinkServicer_to_server(AgentLinkService(ctl), server)
+    link = AgentLinkService(ctl)
+    link.pins = admin.pins = NodePins(cfg.controller.pin_nodes)
+    rpc.add_AgentLinkServicer_to_server(link, server)
     creds = server_credentials(cfg)
     if creds is None:
         port = server.add_insecure_port(where)

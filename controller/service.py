@@ -20,7 +20,7 @@ import grpc
 from gsched.common import clusterkey
 from gsched.controller import convert
 from gsched.controller.auth import CALLER
-from gsched.controller.cluster import Caller, NodeReport
+from gsched.controller.cluster import DENIED, Caller, NodeReport
 from gsched.controller.errors import (
     GschedError,
     InvalidRequest,
@@ -485,6 +485,7 @@ class JobService(rpc.JobServiceServicer):
 
 class AdminService(rpc.AdminServiceServicer):
     auth: Any = None
+    pins: Any = None  # controller.pinning.NodePins
 
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
@@ -500,6 +501,21 @@ class AdminService(rpc.AdminServiceServicer):
                 names.extend(hostlist.expand(expr))
             except ValueError as exc:
                 raise InvalidRequest(f"Invalid node name specified: {expr}") from exc
+        if request.allow_host:
+            # admin consent for pinned names to register from another host (pinning.py)
+            if caller.role != "admin":
+                raise PermissionDenied(DENIED)
+            if self.pins is None:
+                raise InvalidRequest("node pinning is not available")
+            for name in names:
+                try:
+                    self.pins.allow(name, request.allow_host)
+                except ValueError as exc:
+                    raise InvalidRequest(f"Invalid allowhost: {exc}") from exc
+                logger.warning("node %s: admin uid %d (%s) allows registration from %s",
+                               name, caller.uid, caller.user, request.allow_host)
+            if not request.state:
+                return pb.UpdateNodeReply()
         orders = self.ctl.cluster.update_node(
             names, request.state, request.reason, caller, self.ctl.clock()
         )
@@ -509,6 +525,8 @@ class AdminService(rpc.AdminServiceServicer):
 
 class AgentLinkService(rpc.AgentLinkServicer):
     """One bidirectional stream per agent; the agent dials, the controller never does."""
+
+    pins: Any = None  # controller.pinning.NodePins (set by main.start_server)
 
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
@@ -528,6 +546,8 @@ class AgentLinkService(rpc.AgentLinkServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid node name {name!r}")
             return
         why = self._authenticate(name, hello.secret)
+        if not why and self.pins is not None:
+            why = self.pins.check(name, context.peer())
         if why:
             logger.warning("node %s from %s refused: %s", name, context.peer(), why)
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)

@@ -282,3 +282,31 @@ def test_tls_agent_registers_and_clients_need_the_ca(tmp_path: Path) -> None:
         time.sleep(3)
         assert "node2" not in c.run("ginfo", "-h", "-N", "-o", "%N").out
         assert "node node2 registered" not in c.log()
+
+
+# ------------------------------------------------------------------ node pinning
+def test_pinned_node_name_needs_admin_consent_to_register_elsewhere() -> None:
+    need_root_users()
+    ensure_user(OPERATOR, OPS_GROUP)
+    pins = ('pin_nodes = { node1 = "127.0.0.2", node2 = "127.0.0.1" }\n'
+            f'operators = ["%{OPS_GROUP}"]')
+    with sec_cluster(controller=pins, agents=("node2",)) as c:  # node2: from its pinned host
+        c.procs["node1"] = spawn(c.state, "node1",
+                                 ["agent", "--config", str(c.conf), "--name", "node1"], c.env())
+        deadline = time.monotonic() + 20
+        while "node node1 from" not in c.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "node node1 is pinned to 127.0.0.2 by the configuration" in c.log()
+        assert "node1" not in c.run("ginfo", "-h", "-N", "-o", "%N").out
+        r = c.run("gctl", "update", "nodename=node1", "allowhost=127.0.0.1", user=OPERATOR)
+        assert r.rc == 1 and "Access/permission denied" in r.err, r  # admins only
+        r = c.run("gctl", "update", "nodename=node1", "allowhost=127.0.0.1")
+        assert r.rc == 0, r
+        assert "admin uid 0 (root) allows registration from 127.0.0.1" in c.log()
+        deadline = time.monotonic() + 40  # the agent retries with backoff
+        while time.monotonic() < deadline:
+            if "node1" in c.run("ginfo", "-h", "-N", "-o", "%N").out:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(c.log())

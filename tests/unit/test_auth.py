@@ -175,3 +175,31 @@ def test_authenticate_local_token() -> None:
 def test_munge_credential_refused_when_not_configured() -> None:
     with pytest.raises(auth.AuthError, match="does not use MUNGE"):
         asyncio.run(_auth().authenticate(METHOD, {auth.CRED_KEY: "munge:MUNGE:abc:"}))
+
+
+# ------------------------------------------------------------------ node pinning
+def test_peer_host() -> None:
+    from gsched.controller.pinning import peer_host
+
+    assert peer_host("ipv4:127.0.0.1:5000") == "127.0.0.1"
+    assert peer_host("ipv6:[::1]:5000") == "::1"
+    assert peer_host("ipv6:%5B::1%5D:5000") == "::1"
+
+
+def test_pinned_names_register_only_from_their_host_or_with_consent() -> None:
+    from gsched.controller.pinning import NodePins
+
+    pins = NodePins((("node1", "10.0.0.1"), ("node2", "localhost")))
+    assert pins.check("node1", "ipv4:10.0.0.1:4000") == ""
+    assert pins.check("node2", "ipv4:127.0.0.1:4000") == ""
+    assert pins.check("node9", "ipv4:10.9.9.9:1") == ""  # not pinned
+    why = pins.check("node1", "ipv4:10.0.0.2:4000")
+    assert why == ("node node1 is pinned to 10.0.0.1 by the configuration; 10.0.0.2 needs an "
+                   "admin's consent (gctl update nodename=node1 allowhost=10.0.0.2)")
+    pins.allow("node1", "10.0.0.2")
+    assert pins.check("node1", "ipv4:10.0.0.2:4000") == ""
+    assert pins.check("node1", "ipv4:10.0.0.3:4000") != ""
+    pins.allow("node1", "-")
+    assert pins.check("node1", "ipv4:10.0.0.2:4000") != ""
+    with pytest.raises(ValueError):
+        pins.allow("node1", "no-such-host.invalid")
