@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 from typing import Any
 
@@ -34,7 +36,13 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
         )
     authn = Authenticator(cfg)
     authn.start()  # OSError when MUNGE is configured but not usable
-    ctl = Controller(cfg)
+    # The database holds every user's scripts and environments: owner-only files.
+    old_umask = os.umask(0o077)
+    try:
+        ctl = Controller(cfg)
+    finally:
+        os.umask(old_umask)
+    _private_sqlite(cfg.database_url)
     ctl.recover()
     ctl.start()
     server = grpc.aio.server(
@@ -71,6 +79,16 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
                 cfg.controller.auth_type)
     ctl.on_stop.append(_closer(authn))
     return ctl, server, port
+
+
+def _private_sqlite(url: str) -> None:
+    """Make an SQLite database made before this rule owner-only (0600)."""
+    if not url.startswith("sqlite:///"):
+        return
+    path = url[len("sqlite:///"):]
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path + suffix, 0o600)
 
 
 def _closer(authn: Authenticator) -> Any:

@@ -310,3 +310,15 @@ def test_pinned_node_name_needs_admin_consent_to_register_elsewhere() -> None:
             time.sleep(0.5)
         else:
             raise AssertionError(c.log())
+
+
+def test_database_is_private_to_the_controller() -> None:
+    need_root_users()
+    with sec_cluster(agents=()) as c:
+        c.submit("-H", "--wrap", "echo secret-token")
+        for suffix in ("", "-wal"):
+            db = c.state / f"gsched.db{suffix}"
+            assert db.exists()
+            assert db.stat().st_mode & 0o077 == 0, oct(db.stat().st_mode)
+        r = c.run("gqueue", "-h", "-o", "%i", user=USER)
+        assert r.rc == 0  # users still see the queue, through the controller
