@@ -7,6 +7,7 @@ Supported (keywords and entities case-insensitive, abbreviated as scontrol allow
     gctl hold|release|requeue ID[,ID...] [ID...]
     gctl update JobId=ID[,ID] [TimeLimit=[+|-]T] [Partition=P] [Name=N] [Nice[=N]] [Comment=C]
     gctl update NodeName=LIST State=DRAIN|RESUME|DOWN|IDLE|UNDRAIN [Reason="..."]
+    gctl update NodeName=LIST AllowHost=HOST|-
     gctl ping | version | -V | help
 
 Messages: run as ``scontrol`` (through the shim) every message is SLURM 22.05's text
@@ -44,6 +45,8 @@ Usage: {prog} [-o] [-d] [-Q] [-v] [-V] COMMAND
   hold|release|requeue|requeuehold ID[,ID...]
   update JobId=ID [TimeLimit=[+|-]T] [Partition=P] [Name=N] [Nice=N] [Comment=C]
   update NodeName=LIST State=DRAIN|RESUME|DOWN|IDLE|UNDRAIN [Reason=TEXT]
+  update NodeName=LIST AllowHost=HOST|-   admins: let a pinned node name (pin_nodes)
+                           register from HOST ("-" withdraws; see docs/security.md)
   ping                     report whether the controller is up
   version                  print the version
 """

@@ -5,6 +5,8 @@ gsched agent --config FILE          run an agent in the foreground
 gsched up [--state-dir DIR] ...     start a local cluster in the background
 gsched down [--state-dir DIR]       stop it
 gsched shims DIR                    install sbatch/squeue/... commands into DIR
+gsched keygen [--config FILE]       create the cluster key agents prove
+gsched certs --out DIR --hosts H,.. a small CA and per-host TLS certificates
 """
 
 from __future__ import annotations
