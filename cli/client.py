@@ -80,6 +80,7 @@ class Client:
         self.munge_socket = munge_socket
         self.tls_ca = tls_ca
         self._munge: Any = None
+        self._no_credential = ""  # why the last call went without a credential
         self._local: Any = None
         self._channel: Any = None
         if socket_path and os.environ.get("GSCHED_TRANSPORT") != "grpc":
@@ -121,6 +122,7 @@ class Client:
         from gsched.common import auth
 
         full = auth.full_method(method)
+        self._no_credential = ""
         if self.auth_type == "none":
             return auth.claimed_identity()
         if self.auth_type == "munge":
@@ -136,9 +138,16 @@ class Client:
                                   f"cannot get a MUNGE credential ({why}); is munged running?"
                                   ) from None
             return [(auth.CRED_KEY, "munge:" + cred)]
-        return [(auth.CRED_KEY, self._local_credential(full))]
+        token = self._local_credential(full)
+        return [(auth.CRED_KEY, token)] if token else []
 
     def _local_credential(self, full: str) -> str:
+        """A socket-issued credential, or "" when the socket cannot be reached.
+
+        Without one the call still goes out: if the controller is down the caller
+        learns that ("unable to contact"); if it is up it refuses the call and
+        :meth:`call` says why this host could not prove who is calling.
+        """
         from gsched.common import auth
         from gsched.common.localrpc import LocalError, call_raw, connect_local
 
@@ -148,11 +157,11 @@ class Client:
         except OSError:
             sock = None
         if sock is None:
-            raise ClientError(
-                "UNAUTHENTICATED",
+            self._no_credential = (
                 f"cannot prove who you are: auth_type is \"local\" and the controller's socket "
                 f"{where} is not reachable from this host (use auth_type = \"munge\" on "
                 f"multi-host clusters)")
+            return ""
         try:
             return call_raw(sock, auth.ISSUE_METHOD, full.encode()).decode("ascii")
         except LocalError as exc:
@@ -185,6 +194,8 @@ class Client:
             if name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
                 msg = f"unable to contact the gsched controller at {self.address}"
                 raise ClientError(name, msg + self._tls_hint(exc.details() or "")) from None
+            if name == "UNAUTHENTICATED" and self._no_credential:
+                raise ClientError(name, self._no_credential) from None
             raise ClientError(name, exc.details() or name) from None
 
     def _tls_hint(self, details: str) -> str:
@@ -211,6 +222,8 @@ class Client:
         if name == "UNAVAILABLE":
             return ClientError(name, f"unable to contact the gsched controller at {self.address}"
                                + self._tls_hint(exc.details() or ""))
+        if name == "UNAUTHENTICATED" and self._no_credential:
+            return ClientError(name, self._no_credential)
         return ClientError(name, exc.details() or name)
 
     def _call_local(self, method: str, request: Any) -> Any:

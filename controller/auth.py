@@ -265,8 +265,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             async def stream(request: Any, context: Any) -> Any:
                 caller = await who(context)
                 CALLER.set(caller)  # this task serves only this call
-                async for item in inner_stream(request, context):
-                    yield item
+                agen = inner_stream(request, context)
+                try:
+                    async for item in agen:
+                        yield item
+                finally:
+                    # a cancelled call (grun interrupted) must run the handler's
+                    # cleanup now, not when the generator is collected
+                    await agen.aclose()
 
             return grpc.unary_stream_rpc_method_handler(
                 stream, request_deserializer=handler.request_deserializer,

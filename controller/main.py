@@ -34,6 +34,15 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
             f"controller refuses to listen on {where}: bind to 127.0.0.1 or use "
             f"auth_type = \"local\" or \"munge\""
         )
+    if not is_loopback(where):
+        from gsched.common import clusterkey
+
+        key = clusterkey.key_path(cfg.state_dir, cfg.controller.key_file)
+        if clusterkey.read_key(key) is None:
+            raise ConfigError(
+                f"no cluster key at {key}: any host that reaches {where} could register as a "
+                "node; run `gsched keygen` and copy the key to every agent host"
+            )
     authn = Authenticator(cfg)
     authn.start()  # OSError when MUNGE is configured but not usable
     # The database holds every user's scripts and environments: owner-only files.

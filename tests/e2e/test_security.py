@@ -158,6 +158,14 @@ def test_auth_none_refuses_a_non_loopback_listen(tmp_path: Path) -> None:
     assert 'auth_type = "none"' in p.stderr and "refuses to listen on 0.0.0.0:0" in p.stderr
 
 
+def test_controller_reachable_from_the_network_needs_a_cluster_key(tmp_path: Path) -> None:
+    conf = write_config(tmp_path, free_port(), controller='listen = "0.0.0.0:0"')
+    p = subprocess.run([str(BIN / "gsched"), "controller", "--config", str(conf)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert "no cluster key at" in p.stderr and "run `gsched keygen`" in p.stderr, p.stderr
+
+
 def test_auth_none_warns_in_the_log_and_in_ginfo() -> None:
     with sec_cluster(controller='auth_type = "none"') as c:
         assert '!!! auth_type = "none"' in c.log()

@@ -444,8 +444,6 @@ def _write_conf(directory: str, socket_path: str) -> str:
         fh.write(
             f'state_dir = "{directory}"\n[controller]\naddress = "127.0.0.1:1"\n'
             f'socket = "{socket_path}"\n'
-            # transports only: with "local" a gRPC call first needs the socket
-            'auth_type = "none"\n'
         )
     return conf
 
