@@ -164,14 +164,16 @@ class Authenticator:
             if exc.errno == EMUNGE_CRED_REPLAYED:
                 raise auth.AuthError("replayed MUNGE credential") from None
             raise auth.AuthError(f"invalid MUNGE credential: {exc.message}") from None
-        bound, _nonce, when = auth.parse_munge_payload(dec.payload)
+        bound, nonce, when = auth.parse_munge_payload(dec.payload)
         if bound != method:
             raise auth.AuthError(f"MUNGE credential was made for {bound}, not {method}")
         age = now - min(when, dec.encode_time)
         if age > self.ttl:
             raise auth.AuthError(f"expired MUNGE credential ({age:.0f}s old, "
                                  f"credential_ttl is {self.ttl:.0f}s)")
-        if not self._replays.use(cred, max(when, dec.encode_time) + self.ttl + 60, now):
+        # the nonce is sealed in the credential: one entry per credential, kept small
+        if not self._replays.use(f"{dec.uid}:{nonce}", max(when, dec.encode_time) + self.ttl + 60,
+                                 now):
             raise auth.AuthError("replayed MUNGE credential")
         return dec.uid, dec.gid
 

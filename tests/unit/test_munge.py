@@ -147,6 +147,12 @@ def test_controller_rejects_replay_other_call_and_expired(daemon: Any) -> None:
             a.verify_munge(_cred(daemon)[6:], "/gsched.v1.JobService/Cancel", time.time())
         with pytest.raises(auth.AuthError, match="expired MUNGE credential"):
             a.verify_munge(_cred(daemon)[6:], METHOD, time.time() + 120)
+        # our own cache, independent of munged's: two credentials, one nonce
+        m = munge.open_munge(daemon.socket)
+        same = b"\n".join((b"gsched/1", METHOD.encode(), b"n" * 24, str(int(time.time())).encode()))
+        a.verify_munge(m.encode(same), METHOD, time.time())
+        with pytest.raises(auth.AuthError, match="replayed MUNGE credential"):
+            a.verify_munge(m.encode(same), METHOD, time.time())
         foreign = "munge:" + munge.open_munge(daemon.socket).encode(b"not ours")
         with pytest.raises(auth.AuthError, match="not made by gsched"):
             a.verify_munge(foreign[6:], METHOD, time.time())
