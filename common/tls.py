@@ -21,7 +21,7 @@ import ipaddress
 import os
 from typing import Any
 
-__all__ = ["channel_credentials", "make_certs", "read", "server_credentials", "target_name"]
+__all__ = ["channel_credentials", "make_certs", "read", "server_credentials"]
 
 
 def read(path: str, what: str) -> bytes:
@@ -57,12 +57,6 @@ def channel_credentials(ca_path: str, cert_path: str = "", key_path: str = "") -
     key = read(key_path, "tls_key") if key_path else None
     return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
                                         certificate_chain=cert)
-
-
-def target_name(address: str) -> str:
-    """The host part of 'host:port' (the name the certificate must carry)."""
-    host = address.rsplit(":", 1)[0] if ":" in address else address
-    return host.strip("[]")
 
 
 def _write(path: str, data: bytes, mode: int) -> None:

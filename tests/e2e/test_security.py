@@ -330,3 +330,18 @@ def test_database_is_private_to_the_controller() -> None:
             assert db.stat().st_mode & 0o077 == 0, oct(db.stat().st_mode)
         r = c.run("gqueue", "-h", "-o", "%i", user=USER)
         assert r.rc == 0  # users still see the queue, through the controller
+
+
+def test_gsched_up_writes_the_auth_type(tmp_path: Path) -> None:
+    from .conftest import start_cluster, stop_cluster
+
+    c = start_cluster(tmp_path, agents=1, gpus=1, extra=("--auth-type", "none"))
+    try:
+        assert 'auth_type = "none"' in (c.state / "gsched.toml").read_text()
+        r = c.run("ginfo")
+        assert r.rc == 0 and "authentication is OFF" in r.err
+    finally:
+        stop_cluster(c)
+    r = subprocess.run([str(BIN / "gsched"), "up", "--auth-type", "munge"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "Invalid value for '--auth-type'" in r.stderr
