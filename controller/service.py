@@ -572,6 +572,10 @@ class AgentLinkService(rpc.AgentLinkServicer):
                     hello_sent=hello.sent,
                     fence_after=ctl.cfg.controller.fence_after,
                     fence_grace=ctl.cfg.controller.fence_grace,
+                    controller_proof=(
+                        clusterkey.controller_proof(ctl.cluster_key, name, hello.secret)
+                        if ctl.cluster_key is not None and hello.secret else ""
+                    ),
                 )
             )
         )

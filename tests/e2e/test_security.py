@@ -345,3 +345,27 @@ def test_gsched_up_writes_the_auth_type(tmp_path: Path) -> None:
     r = subprocess.run([str(BIN / "gsched"), "up", "--auth-type", "munge"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "Invalid value for '--auth-type'" in r.stderr
+
+
+def test_agent_takes_no_orders_from_a_controller_without_the_key(tmp_path: Path) -> None:
+    """An impostor at the controller's address (here: one without the key) gets nothing run."""
+    with sec_cluster(controller=f'key_file = "{tmp_path}/none.key"', agents=(),
+                     keygen=False) as c:
+        # the agent's copy of the config names a real key the impostor does not hold
+        key = tmp_path / "agent.key"
+        subprocess.run([str(BIN / "gsched"), "keygen", "--out", str(key)], check=True,
+                       capture_output=True)
+        agent_conf = c.conf.with_name("agent.toml")
+        agent_conf.write_text(c.conf.read_text().replace(f"{tmp_path}/none.key", str(key)))
+        c.procs["node1"] = spawn(c.state, "node1", ["agent", "--config", str(agent_conf),
+                                                    "--name", "node1"], c.env())
+        job = c.submit("--wrap", f"touch {tmp_path}/ran")
+        deadline = time.monotonic() + 45
+        while "did not prove the cluster key" not in c.log("node1"):
+            assert time.monotonic() < deadline, c.log("node1")
+            time.sleep(0.2)
+        time.sleep(2)
+        assert "registered with controller" not in c.log("node1")
+        assert not (tmp_path / "ran").exists()
+        assert "any agent that reaches the controller may register" in c.log()
+        assert job > 0

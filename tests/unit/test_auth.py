@@ -203,3 +203,19 @@ def test_pinned_names_register_only_from_their_host_or_with_consent() -> None:
     assert pins.check("node1", "ipv4:10.0.0.2:4000") != ""
     with pytest.raises(ValueError):
         pins.allow("node1", "no-such-host.invalid")
+
+
+# ------------------------------------------------------------------ the controller's proof
+def test_controller_proof_answers_one_hello_only() -> None:
+    from gsched.common import clusterkey
+
+    key, other = b"k" * 32, b"o" * 32
+    hello = clusterkey.make_proof(key, "node1", 1000.0)
+    answer = clusterkey.controller_proof(key, "node1", hello)
+    assert clusterkey.verify_controller(key, "node1", hello, answer)
+    assert not clusterkey.verify_controller(key, "node1", hello, "")
+    assert not clusterkey.verify_controller(key, "node2", hello, answer)
+    later = clusterkey.make_proof(key, "node1", 1001.0)
+    assert not clusterkey.verify_controller(key, "node1", later, answer)  # no replay
+    assert not clusterkey.verify_controller(
+        key, "node1", hello, clusterkey.controller_proof(other, "node1", hello))
