@@ -229,7 +229,7 @@ class Agent:
         if ca:  # TLS: the controller must show a certificate signed by this CA
             from gsched.common.tls import channel_credentials
 
-            creds = channel_credentials(ca, self.cfg.agent.tls_cert, self.cfg.agent.tls_key)
+            creds = channel_credentials(ca)
             channel = grpc.aio.secure_channel(self.cfg.controller.address, creds,
                                               options=options)
         else:

@@ -57,8 +57,6 @@ Layout of the file (every key optional)::
     state_dir = ""                        # default: <state_dir>/agent-<name>
     gpu_max_temp_c = 0                    # hotter GPUs are unhealthy; 0 = no limit
     tls_ca = ""                           # default: [controller] tls_ca
-    tls_cert = ""                         # optional client certificate for the agent stream
-    tls_key = ""
 """
 
 from __future__ import annotations
@@ -140,8 +138,6 @@ class AgentConfig(NamedTuple):
     state_dir: str = ""
     gpu_max_temp_c: int = 0  # a GPU hotter than this is unhealthy; 0 = no limit
     tls_ca: str = ""  # CA to verify the controller with; default [controller] tls_ca
-    tls_cert: str = ""  # optional client certificate and key for the agent stream
-    tls_key: str = ""
 
 
 class Config(NamedTuple):

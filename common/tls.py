@@ -5,9 +5,10 @@ The controller serves TLS when ``[controller] tls_cert`` and ``tls_key`` are set
 (``[controller] tls_ca``; an agent may override it in ``[agent] tls_ca``) and
 connect with ``grpc.secure_channel``; the name they verify is the host part of
 ``[controller] address``, which must be in the certificate (``gsched certs
---hosts`` puts each host name, and IP addresses as IP SANs). An agent may present
-its own certificate (``[agent] tls_cert``/``tls_key``); the controller asks for one
-but does not require it, because CLIs have none.
+--hosts`` puts each host name, and IP addresses as IP SANs). TLS authenticates the
+controller and protects the traffic; clients are authenticated by their
+credentials and agents by the cluster key, not by client certificates (gRPC's
+server can only require them of everyone, and commands have none).
 
 ``gsched certs --out DIR --hosts h1,h2`` writes ``ca.pem``/``ca.key`` and
 ``<host>.pem``/``<host>.key`` per host with the ``cryptography`` package
@@ -45,18 +46,14 @@ def server_credentials(cfg: Any) -> Any:
     key = read(c.tls_key, "tls_key")
     ca = read(c.tls_ca, "tls_ca") if c.tls_ca else None
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
-                                       require_client_auth=False)
+                                       require_client_auth=False)  # commands have no certs
 
 
-def channel_credentials(ca_path: str, cert_path: str = "", key_path: str = "") -> Any:
+def channel_credentials(ca_path: str) -> Any:
     """grpc.ChannelCredentials verifying the controller with ``ca_path``."""
     import grpc
 
-    ca = read(ca_path, "tls_ca")
-    cert = read(cert_path, "tls_cert") if cert_path else None
-    key = read(key_path, "tls_key") if key_path else None
-    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
-                                        certificate_chain=cert)
+    return grpc.ssl_channel_credentials(root_certificates=read(ca_path, "tls_ca"))
 
 
 def _write(path: str, data: bytes, mode: int) -> None:
