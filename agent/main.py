@@ -33,6 +33,10 @@ from gsched.protos import gsched_pb2_grpc as rpc
 __all__ = ["Agent", "run_agent"]
 
 logger = logging.getLogger(__name__)
+
+
+class ControllerNotProven(ConnectionError):
+    """The other end of the stream did not show it holds the cluster key."""
 VERSION = "0.1.0"
 
 
@@ -92,6 +96,7 @@ class Agent:
 
         self.steps = StepRunner(self.name, self._send)
         self.unacked: dict[tuple[int, int], Any] = {}
+        self._sent_proof = ""  # the cluster key proof of this session's hello
         self.killed_unlaunched: set[tuple[int, int]] = set()
         self.heartbeat_interval = cfg.controller.heartbeat_interval
         self._queue: asyncio.Queue[pb.AgentMessage | None] | None = None
@@ -118,6 +123,22 @@ class Agent:
         path = clusterkey.key_path(self.cfg.state_dir, self.cfg.controller.key_file)
         key = clusterkey.read_key(path)
         return clusterkey.make_proof(key, self.name, time.time()) if key else ""
+
+    def _hello_proof(self) -> str:
+        """The proof for this session's hello, kept to check the controller's answer."""
+        self._sent_proof = self._proof()
+        return self._sent_proof
+
+    def _controller_proven(self, w: pb.Welcome) -> bool:
+        """Whether the welcome comes from a controller that holds our cluster key."""
+        from gsched.common import clusterkey
+
+        if not self._sent_proof:
+            return True  # no key here: nothing to check (the controller warned at start)
+        path = clusterkey.key_path(self.cfg.state_dir, self.cfg.controller.key_file)
+        key = clusterkey.read_key(path)
+        return key is not None and clusterkey.verify_controller(
+            key, self.name, self._sent_proof, w.controller_proof)
 
     def _send(self, msg: pb.AgentMessage) -> None:
         if self._queue is not None:
@@ -159,7 +180,7 @@ class Agent:
                 finished=[pb.AttemptRef(job_id=j, attempt=a) for j, a in self.unacked],
                 version=VERSION,
                 sent=time.time(),
-                secret=self._proof(),
+                secret=self._hello_proof(),
                 boot_time=psutil.boot_time(),
                 arch=platform.machine(),
                 os=f"{platform.system()} {platform.release()}",
@@ -203,10 +224,16 @@ class Agent:
                 continue
 
     async def _session(self) -> None:
-        channel = grpc.aio.insecure_channel(
-            self.cfg.controller.address,
-            options=[("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000)],
-        )
+        options = [("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000)]
+        ca = self.cfg.agent.tls_ca or self.cfg.controller.tls_ca
+        if ca:  # TLS: the controller must show a certificate signed by this CA
+            from gsched.common.tls import channel_credentials
+
+            creds = channel_credentials(ca)
+            channel = grpc.aio.secure_channel(self.cfg.controller.address, creds,
+                                              options=options)
+        else:
+            channel = grpc.aio.insecure_channel(self.cfg.controller.address, options=options)
         queue: asyncio.Queue[pb.AgentMessage | None] = asyncio.Queue()
         gpus = await asyncio.to_thread(self._gpu_infos)
         queue.put_nowait(self._hello(gpus))
@@ -261,10 +288,18 @@ class Agent:
             )
 
     async def _incoming(self, call: Any) -> None:
+        proven = False
         async for msg in call:
             kind = msg.WhichOneof("msg")
+            if not proven and kind != "welcome":
+                raise ControllerNotProven(f"controller sent {kind} before its welcome")
             if kind == "welcome":
                 w = msg.welcome
+                if not self._controller_proven(w):
+                    logger.error("controller %s did not prove the cluster key: refusing its "
+                                 "orders", self.cfg.controller.address)
+                    raise ControllerNotProven("controller did not prove the cluster key")
+                proven = True
                 self.heartbeat_interval = w.heartbeat_interval or self.heartbeat_interval
                 self.launcher.fence_after = w.fence_after
                 self.launcher.fence_grace = w.fence_grace

@@ -278,6 +278,10 @@ class Bench:
                 str(CPUS),
                 "--mem-mb",
                 str(MEM_MB),
+                # raw gRPC throughput with reused metadata, as before credentials existed;
+                # the per-call credential cost is measured by bench/bench_munge.py
+                "--auth-type",
+                "none",
             ]
             t0 = time.monotonic()
             p = self.run(argv, 120, subprocess.PIPE)

@@ -8,6 +8,7 @@ Supported (keywords and entities case-insensitive, abbreviated as scontrol allow
     gctl update JobId=ID[,ID] [TimeLimit=[+|-]T] [Partition=P] [Name=N] [Nice[=N]] [Comment=C]
                 [Dependency=LIST] [StartTime=TIME]
     gctl update NodeName=LIST State=DRAIN|RESUME|DOWN|IDLE|UNDRAIN [Reason="..."]
+    gctl update NodeName=LIST AllowHost=HOST|-
     gctl ping | version | -V | help
     gctl create|modify|delete qos|account|user NAME [Key=Value...]   (see gctl_policy)
     gctl reset usage
@@ -52,6 +53,8 @@ Usage: {prog} [-o] [-d] [-Q] [-v] [-V] COMMAND
   update JobId=ID [TimeLimit=[+|-]T] [Partition=P] [Name=N] [Nice=N] [Comment=C]
                   [Dependency=LIST] [StartTime=TIME]
   update NodeName=LIST State=DRAIN|RESUME|DOWN|IDLE|UNDRAIN [Reason=TEXT]
+  update NodeName=LIST AllowHost=HOST|-   admins: let a pinned node name (pin_nodes)
+                           register from HOST ("-" withdraws; see docs/security.md)
   ping                     report whether the controller is up
   version                  print the version
   update JobId=ID [Priority=N] [QOS=Q] [Account=A]   (Priority: operators only)
@@ -118,6 +121,7 @@ class NodeUpdate:
     names: str
     state: str = ""
     reason: str = ""
+    allow_host: str = ""  # admin consent for a pinned node name (docs/security.md)
 
 
 @dataclasses.dataclass
@@ -442,6 +446,11 @@ def _parse_node_update(rest: list[str]) -> NodeUpdate:
                     bare=True,
                 )
             changes += 1
+        elif _abbrev(tag, "allowhost", 5):
+            if not value:
+                raise CtlError(f"Invalid input: {word}  Request aborted")
+            update.allow_host = value
+            changes += 1
         else:
             raise CtlError(
                 f"Update of this parameter is not supported: {word}", "Request aborted", bare=True
@@ -746,7 +755,8 @@ def _cmd_update(s: _Session) -> int:
 def _update_node(s: _Session, update: NodeUpdate) -> int:
     from gsched.protos import gsched_pb2 as pb
 
-    request = pb.UpdateNodeRequest(names=[update.names], state=update.state, reason=update.reason)
+    request = pb.UpdateNodeRequest(names=[update.names], state=update.state, reason=update.reason,
+                                   allow_host=update.allow_host)
     try:
         s.call("UpdateNode", request)
     except ClientError as exc:

@@ -209,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         except ClientError as exc:
             fail(prog, exc.message)
         text = render(reply, opts, cluster=client.cluster_name)
+        if first and reply.auth_type == "none":
+            sys.stderr.write(f"{prog}: warning: authentication is OFF on this cluster "
+                             "(auth_type = \"none\"): any user can act as any other; "
+                             "for tests only\n")
         try:
             sys.stdout.write(text if first else "\n" + text)
             sys.stdout.flush()

@@ -5,6 +5,8 @@ gsched agent --config FILE          run an agent in the foreground
 gsched up [--state-dir DIR] ...     start a local cluster in the background
 gsched down [--state-dir DIR]       stop it
 gsched shims DIR                    install sbatch/squeue/... commands into DIR
+gsched keygen [--config FILE]       create the cluster key agents prove
+gsched certs --out DIR --hosts H,.. a small CA and per-host TLS certificates
 """
 
 from __future__ import annotations
@@ -56,12 +58,24 @@ def cli() -> None:
 )
 @click.option("--log-level", default="INFO", show_default=True)
 def controller(config_path: str | None, log_level: str) -> None:
-    """Run the controller in the foreground (logs to stderr; SIGTERM stops it cleanly)."""
+    """Run the controller in the foreground (logs to stderr; SIGTERM stops it cleanly).
+
+    It refuses to start with auth_type = "none" unless it listens on loopback only,
+    and with auth_type = "munge" when MUNGE is not usable (see docs/security.md).
+    """
     cfg = _config(config_path)
     _logging(log_level)
+    from gsched.common.config import ConfigError
     from gsched.controller.main import serve
 
-    serve(cfg)
+    try:
+        serve(cfg)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        if cfg.controller.auth_type == "munge":
+            raise click.ClickException(f"auth_type munge: cannot use MUNGE: {exc}") from None
+        raise
 
 
 @cli.command()
@@ -127,6 +141,32 @@ def shims(directory: str) -> None:
 
     for path in install_shims(directory):
         click.echo(path)
+
+
+@cli.command()
+@click.option("--out", "out", required=True, metavar="DIR",
+              help="directory for ca.pem/ca.key and HOST.pem/HOST.key (an existing CA there "
+                   "is reused)")
+@click.option("--hosts", required=True, metavar="H1,H2,...",
+              help="host names or IP addresses to make certificates for (the controller's "
+                   "address host, and agents that should present one)")
+@click.option("--days", default=3650, show_default=True, help="validity of new certificates")
+def certs(out: str, hosts: str, days: int) -> None:
+    """Create a small CA and a TLS certificate per host (for sites without their own PKI).
+
+    Point [controller] tls_cert/tls_key at the controller host's files and tls_ca
+    at ca.pem on every host; keep ca.key off the cluster once you are done.
+    """
+    from gsched.common.tls import make_certs
+
+    names = [h.strip() for h in hosts.split(",") if h.strip()]
+    if not names:
+        raise click.UsageError("--hosts: give at least one host name or address")
+    try:
+        for path in make_certs(out, names, days=days):
+            click.echo(path)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot write certificates to {out}: {exc}") from None
 
 
 # ------------------------------------------------------------------ local cluster
@@ -218,6 +258,14 @@ def _spawn(state: Path, tag: str, args: list[str]) -> int:
 @click.option(
     "--timeout", default=60.0, show_default=True, help="seconds to wait for the agents to register"
 )
+@click.option(
+    "--auth-type",
+    type=click.Choice(["local", "none"]),
+    default="local",
+    show_default=True,
+    help="local: identity from the kernel (the socket, and socket-issued credentials for "
+    "gRPC); none: believe what callers claim (tests and benchmarks only)",
+)
 def up(
     state_dir: str,
     agents: int,
@@ -227,6 +275,7 @@ def up(
     cpus: int | None,
     mem_mb: int | None,
     timeout: float,
+    auth_type: str,
 ) -> None:
     """Start a local cluster (controller + agents, SQLite) in the background."""
     state = Path(state_dir).expanduser().resolve()
@@ -256,6 +305,7 @@ def up(
         f'state_dir = "{state}"\n\n'
         "[controller]\n"
         f'address = "127.0.0.1:{port}"\n'
+        f'auth_type = "{auth_type}"\n'
         "kill_wait = 5\n\n"
         "[[partitions]]\n"
         'name = "main"\n'
@@ -284,12 +334,12 @@ def up(
 
 
 def _wait_registered(names: list[str], state: Path, timeout: float) -> None:
-    from gsched.cli.client import Client, ClientError
+    from gsched.cli.client import ClientError, from_config
     from gsched.common import config
     from gsched.protos import gsched_pb2 as pb
 
     cfg = config.load(str(state / "gsched.toml"))
-    client = Client(cfg.controller.address)
+    client = from_config(cfg)
     deadline = time.monotonic() + timeout
     missing = set(names)
     while time.monotonic() < deadline:

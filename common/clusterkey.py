@@ -5,6 +5,12 @@
 ``HMAC-SHA256(key, "<node>|<timestamp>")``, and the controller checks the MAC, that the
 timestamp is within ``MAX_SKEW`` seconds of its own clock, and that the same proof is
 not used twice (replays).
+
+The other way round, the controller's welcome carries
+``HMAC-SHA256(key, "controller|<node>|<the agent's proof>")``: bound to the agent's
+fresh proof, so it cannot be replayed from an older session. An agent that holds a
+key takes no order from a controller that cannot show it (an impostor at the
+controller's address could otherwise start jobs as any user on the agent's host).
 """
 
 from __future__ import annotations
@@ -15,7 +21,17 @@ import os
 import secrets
 import time
 
-__all__ = ["MAX_SKEW", "ReplayGuard", "key_path", "make_proof", "read_key", "verify", "write_key"]
+__all__ = [
+    "MAX_SKEW",
+    "ReplayGuard",
+    "controller_proof",
+    "key_path",
+    "make_proof",
+    "read_key",
+    "verify",
+    "verify_controller",
+    "write_key",
+]
 
 MAX_SKEW = 300.0
 
@@ -44,6 +60,15 @@ def read_key(path: str) -> bytes | None:
 def make_proof(key: bytes, node: str, when: float) -> str:
     mac = hmac.new(key, f"{node}|{when:.6f}".encode(), hashlib.sha256).hexdigest()
     return f"{when:.6f}:{mac}"
+
+
+def controller_proof(key: bytes, node: str, agent_proof: str) -> str:
+    return hmac.new(key, f"controller|{node}|{agent_proof}".encode(), hashlib.sha256).hexdigest()
+
+
+def verify_controller(key: bytes, node: str, agent_proof: str, proof: str) -> bool:
+    """Whether the controller's welcome ``proof`` answers our hello's ``agent_proof``."""
+    return bool(proof) and hmac.compare_digest(proof, controller_proof(key, node, agent_proof))
 
 
 class ReplayGuard:

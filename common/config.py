@@ -33,6 +33,16 @@ Layout of the file (every key optional)::
     socket = ""                           # local Unix socket (default <state_dir>/controller.sock; "none": off)
     key_file = ""                         # cluster secret (gsched keygen); default <state_dir>/cluster.key
     default_partition = "main"
+    auth_type = "local"                   # local | munge | none (see docs/security.md)
+    munge_socket = ""                     # munged's socket (default: libmunge's)
+    credential_ttl = 300                  # seconds a user credential stays valid
+    operators = []                        # users (or "%group") who act on every job and node
+    admins = []                           # as operators; root and the controller's uid always are
+    private_data = []                     # ["jobs"]: users see only their own jobs
+    tls_cert = ""                         # PEM cert/key: serve gRPC over TLS
+    tls_key = ""
+    tls_ca = ""                           # CA clients and agents verify the controller with
+    pin_nodes = {}                        # node name -> host/address it must connect from
 
     [[partitions]]
     name = "main"
@@ -91,6 +101,7 @@ Layout of the file (every key optional)::
     address = ""                          # address other nodes should use
     state_dir = ""                        # default: <state_dir>/agent-<name>
     gpu_max_temp_c = 0                    # hotter GPUs are unhealthy; 0 = no limit
+    tls_ca = ""                           # default: [controller] tls_ca
 """
 
 from __future__ import annotations
@@ -188,6 +199,17 @@ class ControllerConfig(NamedTuple):
     key_file: str = ""  # cluster secret agents must prove; default <state_dir>/cluster.key if present
     max_array_size: int = 1001  # SLURM's MaxArraySize: array task ids must be below this
     kill_invalid_depend: bool = False  # SLURM's DependencyParameters=kill_invalid_depend
+    # --- security (docs/security.md)
+    auth_type: str = "local"  # local | munge | none
+    munge_socket: str = ""  # munged's socket; "" = libmunge's default
+    credential_ttl: int = 300  # seconds a user credential (local token, MUNGE) is accepted
+    operators: tuple[str, ...] = ()  # user names, uids or "%group": act on every job and node
+    admins: tuple[str, ...] = ()  # as operators (root and the controller's own uid always are)
+    private_data: tuple[str, ...] = ()  # ("jobs",): users see only their own jobs
+    tls_cert: str = ""  # PEM certificate and key: gRPC is served over TLS
+    tls_key: str = ""
+    tls_ca: str = ""  # PEM CA that clients and agents verify the controller with
+    pin_nodes: tuple[tuple[str, str], ...] = ()  # (node, host): where that node must connect from
 
 
 class AgentConfig(NamedTuple):
@@ -198,6 +220,7 @@ class AgentConfig(NamedTuple):
     address: str = ""
     state_dir: str = ""
     gpu_max_temp_c: int = 0  # a GPU hotter than this is unhealthy; 0 = no limit
+    tls_ca: str = ""  # CA to verify the controller with; default [controller] tls_ca
 
 
 class Config(NamedTuple):
@@ -292,7 +315,7 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
     base = os.path.dirname(os.path.realpath(path)) if path != "<memory>" else os.getcwd()
     state_dir = str(raw.pop("state_dir", "") or base)
     cluster_name = str(raw.pop("cluster_name", "gsched"))
-    ctl = _section(ControllerConfig, dict(raw.pop("controller", {})), "controller")
+    ctl = _section(ControllerConfig, _security(dict(raw.pop("controller", {}))), "controller")
     agent = _section(AgentConfig, dict(raw.pop("agent", {})), "agent")
     parts = []
     for i, p in enumerate(raw.pop("partitions", [])):
@@ -335,6 +358,7 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
             parse_exit_codes(ctl.requeue_exit)
         except ValueError as exc:
             raise ConfigError(f"[controller] requeue_exit: {exc}") from exc
+    _check_security(ctl)
     env_addr = os.environ.get("GSCHED_CONTROLLER")
     if env_addr:
         ctl = ctl._replace(address=env_addr)
@@ -350,3 +374,43 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
         accounts=tables["accounts"],
         users=tables["users"],
     )
+
+
+AUTH_TYPES = ("local", "munge", "none")
+PRIVATE_DATA = ("jobs",)
+
+
+def _security(raw: dict[str, Any]) -> dict[str, Any]:
+    """TOML lists and tables of the security keys -> the tuples ControllerConfig holds."""
+    for key in ("operators", "admins", "private_data"):
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+                raise ConfigError(f"[controller] {key}: expected a list of names, got {value!r}")
+            raw[key] = tuple(str(v) for v in value)
+    if "pin_nodes" in raw:
+        value = raw["pin_nodes"]
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(
+                f"[controller] pin_nodes: expected a table of node = \"host\", got {value!r}"
+            )
+        raw["pin_nodes"] = tuple(sorted((str(k), v) for k, v in value.items()))
+    return raw
+
+
+def _check_security(ctl: ControllerConfig) -> None:
+    if ctl.auth_type not in AUTH_TYPES:
+        raise ConfigError(
+            f"[controller] auth_type: {ctl.auth_type!r} is not one of {', '.join(AUTH_TYPES)}"
+        )
+    bad = [v for v in ctl.private_data if v not in PRIVATE_DATA]
+    if bad:
+        raise ConfigError(
+            f"[controller] private_data: unknown value {bad[0]!r} (known: {', '.join(PRIVATE_DATA)})"
+        )
+    if ctl.credential_ttl <= 0:
+        raise ConfigError("[controller] credential_ttl: must be a positive number of seconds")
+    if bool(ctl.tls_cert) != bool(ctl.tls_key):
+        raise ConfigError("[controller] tls_cert and tls_key: set both or neither")

@@ -55,7 +55,9 @@ NOT_PENDING = "Job is no longer pending execution"
 class Caller:
     uid: int
     user: str
-    admin: bool = False
+    admin: bool = False  # operator or admin: may act on every job and node
+    gid: int = -1  # verified primary gid (-1: unknown)
+    role: str = "user"  # user | operator | admin (controller/auth.py)
 
 
 # ------------------------------------------------------------------ orders to agents

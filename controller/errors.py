@@ -6,6 +6,7 @@ Tree::
     ├── InvalidRequest      -> INVALID_ARGUMENT   (bad input; nothing changed)
     ├── NotFound            -> NOT_FOUND          (no such job / node / partition)
     ├── PermissionDenied    -> PERMISSION_DENIED  (acting on someone else's job)
+    ├── Unauthenticated     -> UNAUTHENTICATED    (no verified identity)
     ├── Conflict            -> FAILED_PRECONDITION (wrong state for the request)
     └── InvalidTransition   -> INTERNAL           (a bug: an illegal state change)
 
@@ -21,6 +22,7 @@ __all__ = [
     "InvalidTransition",
     "NotFound",
     "PermissionDenied",
+    "Unauthenticated",
 ]
 
 
@@ -50,3 +52,7 @@ class InvalidTransition(GschedError):
     """An illegal job state change was attempted: always a bug."""
 
     code = "INTERNAL"
+
+
+class Unauthenticated(GschedError):
+    code = "UNAUTHENTICATED"

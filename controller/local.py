@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from gsched.common.auth import ISSUE_METHOD, AuthError
 from gsched.common.localrpc import (
     ADMIN_METHODS,
     MAX_FRAME,
@@ -24,6 +25,7 @@ from gsched.common.localrpc import (
     decode_request,
     encode_reply,
 )
+from gsched.controller.cluster import Caller
 from gsched.protos import gsched_pb2 as pb
 
 __all__ = ["LocalServer"]
@@ -42,11 +44,18 @@ class _Abort(Exception):
 class _LocalContext:
     """Just enough of grpc.aio.ServicerContext for the servicers."""
 
-    def __init__(self, uid: int, gid: int, pid: int) -> None:
+    def __init__(self, uid: int, gid: int, pid: int, auth: Any = None) -> None:
         try:
             user = pwd.getpwuid(uid).pw_name
         except KeyError:
             user = str(uid)
+        # what service.identify() trusts: the kernel's word, with the caller's role
+        self.kernel_caller = (
+            auth.caller(uid, gid, user) if auth is not None
+            else Caller(uid=uid, user=user, admin=uid in (0, os.getuid()), gid=gid,
+                        role="admin" if uid in (0, os.getuid()) else "user")
+        )
+        self.uid, self.gid = uid, gid
         self._metadata = (
             ("x-gsched-uid", str(uid)),
             ("x-gsched-gid", str(gid)),
@@ -67,8 +76,9 @@ class _LocalContext:
 class LocalServer:
     """Accepts connections on ``path`` and dispatches framed calls to the servicers."""
 
-    def __init__(self, path: str, jobs: Any, admin: Any) -> None:
+    def __init__(self, path: str, jobs: Any, admin: Any, auth: Any = None) -> None:
         self.path = path
+        self.auth = auth  # controller.auth.Authenticator: roles, and local credentials
         self._handlers: dict[str, tuple[Any, Any]] = {}
         for method, (req_name, _) in METHODS.items():
             target = admin if method in ADMIN_METHODS else jobs
@@ -96,7 +106,7 @@ class LocalServer:
             pid, uid, gid = _CRED.unpack(
                 sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
             )
-            context = _LocalContext(uid, gid, pid)
+            context = _LocalContext(uid, gid, pid, self.auth)
             while True:
                 try:
                     head = await reader.readexactly(4)
@@ -115,6 +125,14 @@ class LocalServer:
             writer.close()
 
     async def _call(self, method: str, payload: bytes, context: _LocalContext) -> bytes:
+        if method == ISSUE_METHOD and self.auth is not None:
+            # a credential for one gRPC call, for the uid the kernel vouches for
+            try:
+                token = self.auth.local.issue(context.uid, context.gid,
+                                              payload.decode("ascii"))
+            except (UnicodeDecodeError, AuthError):
+                return encode_reply(3, b"invalid method name")  # INVALID_ARGUMENT
+            return encode_reply(0, token.encode())
         entry = self._handlers.get(method)
         if entry is None:
             return encode_reply(12, f"unknown method {method}".encode())  # UNIMPLEMENTED

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+from typing import Any
 
 import grpc
 
-from gsched.common.config import Config
+from gsched.common.config import Config, ConfigError
+from gsched.common.tls import server_credentials
+from gsched.controller.auth import Authenticator, AuthInterceptor, is_loopback
 from gsched.controller.local import LocalServer
+from gsched.controller.pinning import NodePins
 from gsched.controller.runtime import Controller
 from gsched.controller.service import AdminService, AgentLinkService, JobService
 from gsched.protos import gsched_pb2_grpc as rpc
@@ -21,7 +27,31 @@ logger = logging.getLogger(__name__)
 
 async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controller, grpc.aio.Server, int]:
     """Recover state, start the committer and the gRPC server; return (ctl, server, port)."""
-    ctl = Controller(cfg)
+    where = listen or cfg.listen
+    if cfg.controller.auth_type == "none" and not is_loopback(where):
+        raise ConfigError(
+            f"auth_type = \"none\" believes whatever identity a caller claims, so the "
+            f"controller refuses to listen on {where}: bind to 127.0.0.1 or use "
+            f"auth_type = \"local\" or \"munge\""
+        )
+    if not is_loopback(where):
+        from gsched.common import clusterkey
+
+        key = clusterkey.key_path(cfg.state_dir, cfg.controller.key_file)
+        if clusterkey.read_key(key) is None:
+            raise ConfigError(
+                f"no cluster key at {key}: any host that reaches {where} could register as a "
+                "node; run `gsched keygen` and copy the key to every agent host"
+            )
+    authn = Authenticator(cfg)
+    authn.start()  # OSError when MUNGE is configured but not usable
+    # The database holds every user's scripts and environments: owner-only files.
+    old_umask = os.umask(0o077)
+    try:
+        ctl = Controller(cfg)
+    finally:
+        os.umask(old_umask)
+    _private_sqlite(cfg.database_url)
     ctl.recover()
     ctl.start()
     server = grpc.aio.server(
@@ -31,23 +61,50 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
             ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.max_send_message_length", 256 * 1024 * 1024),
-        ]
+        ],
+        interceptors=[AuthInterceptor(authn)],
     )
     jobs, admin = JobService(ctl), AdminService(ctl)
+    jobs.auth = admin.auth = authn
     rpc.add_JobServiceServicer_to_server(jobs, server)
     rpc.add_AdminServiceServicer_to_server(admin, server)
-    rpc.add_AgentLinkServicer_to_server(AgentLinkService(ctl), server)
-    port = server.add_insecure_port(listen or cfg.listen)
+    link = AgentLinkService(ctl)
+    link.pins = admin.pins = NodePins(cfg.controller.pin_nodes)
+    rpc.add_AgentLinkServicer_to_server(link, server)
+    creds = server_credentials(cfg)
+    if creds is None:
+        port = server.add_insecure_port(where)
+    else:
+        port = server.add_secure_port(where, creds)
     if port == 0:
         raise OSError(f"cannot listen on {listen or cfg.listen}")
     await server.start()
     if cfg.socket_path:
-        local = LocalServer(cfg.socket_path, jobs, admin)
+        local = LocalServer(cfg.socket_path, jobs, admin, auth=authn)
         await local.start()
         ctl.on_stop.append(local.stop)
-    logger.info("controller listening on %s (port %d), database %s", listen or cfg.listen, port,
-                cfg.database_url)
+    logger.info("controller listening on %s (port %d%s), database %s, auth_type %s",
+                where, port, ", TLS" if creds is not None else "", cfg.database_url,
+                cfg.controller.auth_type)
+    ctl.on_stop.append(_closer(authn))
     return ctl, server, port
+
+
+def _private_sqlite(url: str) -> None:
+    """Make an SQLite database made before this rule owner-only (0600)."""
+    if not url.startswith("sqlite:///"):
+        return
+    path = url[len("sqlite:///"):]
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path + suffix, 0o600)
+
+
+def _closer(authn: Authenticator) -> Any:
+    async def close() -> None:
+        authn.close()
+
+    return close
 
 
 async def _main(cfg: Config) -> None:

@@ -20,8 +20,15 @@ import grpc
 
 from gsched.common import clusterkey
 from gsched.controller import convert, convert_policy
-from gsched.controller.cluster import Caller, NodeReport
-from gsched.controller.errors import GschedError, InvalidRequest, NotFound, PermissionDenied
+from gsched.controller.auth import CALLER
+from gsched.controller.cluster import DENIED, Caller, NodeReport
+from gsched.controller.errors import (
+    GschedError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from gsched.controller.jobs import ACTIVE_STATES, Job, JobState
 from gsched.controller.runtime import VERSION, AgentSession, Controller
 from gsched.controller.steps import layout, tasks_per_node_string
@@ -39,25 +46,25 @@ _CODES = {
     "PERMISSION_DENIED": grpc.StatusCode.PERMISSION_DENIED,
     "FAILED_PRECONDITION": grpc.StatusCode.FAILED_PRECONDITION,
     "INTERNAL": grpc.StatusCode.INTERNAL,
+    "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
 }
 STATE_NAMES = {s.value for s in JobState}
 
 
 def identify(context: grpc.aio.ServicerContext) -> Caller:
-    """The one identity check every RPC passes through.
+    """The one identity check every RPC passes through; never a name the client claims.
 
-    Until MUNGE/local authentication lands, the uid is the one the CLI reports from
-    the OS user running it. Root (uid 0) and the controller's own uid are operators.
+    On the gRPC port the AuthInterceptor (controller/auth.py) has verified the
+    call's credential and left the Caller in ``CALLER``; on the Unix socket the
+    kernel said who is calling (controller/local.py). Anything else is refused.
     """
-    md = dict(context.invocation_metadata() or ())
-    try:
-        uid = int(md.get("x-gsched-uid", "-1"))
-    except ValueError:
-        uid = -1
-    if uid < 0:
-        raise InvalidRequest("missing caller identity")
-    user = str(md.get("x-gsched-user") or uid)
-    return Caller(uid=uid, user=user, admin=uid in (0, os.getuid()))
+    caller = CALLER.get()
+    if caller is not None:
+        return caller
+    local = getattr(context, "kernel_caller", None)
+    if isinstance(local, Caller):
+        return local
+    raise Unauthenticated("no verified identity for this call")
 
 
 def handler(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -68,6 +75,8 @@ def handler(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         try:
             return await fn(self, request, context)
         except GschedError as exc:
+            if exc.code == "PERMISSION_DENIED":
+                _log_denied(fn.__name__, context, str(exc))
             await context.abort(_CODES.get(exc.code, grpc.StatusCode.UNKNOWN), str(exc))
         except (ValueError, TypeError) as exc:
             logger.warning("%s: bad request: %s", fn.__name__, exc)
@@ -75,6 +84,14 @@ def handler(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         raise AssertionError("unreachable")  # context.abort raises
 
     return wrapper
+
+
+def _log_denied(call: str, context: Any, why: str, job_id: int | None = None) -> None:
+    """Every denied call is logged at warning with who asked and what."""
+    caller = CALLER.get() or getattr(context, "kernel_caller", None)
+    who = f"uid {caller.uid} ({caller.user})" if caller is not None else "unknown caller"
+    what = f"{call} job {job_id}" if job_id is not None else call
+    logger.warning("denied %s to %s from %s: %s", what, who, context.peer(), why)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -88,6 +105,8 @@ def _group_name(gid: int) -> str:
 
 
 class JobService(rpc.JobServiceServicer):
+    auth: Any = None  # controller.auth.Authenticator (set by main.start_server)
+
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
         self._info_cache: dict[int, tuple[int, bytes]] = {}
@@ -103,8 +122,7 @@ class JobService(rpc.JobServiceServicer):
         if spec.nice < 0 and not caller.admin:
             raise PermissionDenied("Access/permission denied: only operators may set a negative nice")
         req = convert.request_from_spec(spec)
-        md = dict(context.invocation_metadata() or ())
-        gid = int(md.get("x-gsched-gid", "-1") or -1)
+        gid = caller.gid  # verified with the uid (credential or SO_PEERCRED)
         if gid < 0:
             try:
                 gid = pwd.getpwuid(caller.uid).pw_gid
@@ -130,6 +148,10 @@ class JobService(rpc.JobServiceServicer):
         self.cluster.submit(job, self.ctl.clock())
         await self.ctl.commit()
         return pb.SubmitReply(job_id=job.job_id)
+
+    def _private(self, caller: Caller) -> bool:
+        """Whether ``caller`` may see only their own jobs (private_data, not an operator)."""
+        return self.auth is not None and self.auth.private_jobs and not caller.admin
 
     def _select(self, f: pb.JobFilter) -> list[Job]:
         states = {s.upper() for s in f.states}
@@ -176,10 +198,12 @@ class JobService(rpc.JobServiceServicer):
 
     @handler
     async def ListJobs(self, request: pb.ListJobsRequest, context: Any) -> pb.ListJobsReply:
-        identify(context)
+        caller = identify(context)
         now = self.ctl.clock()
         f = request.filter
         jobs = self._select(f)
+        if self._private(caller):  # private_data = ["jobs"]: only one's own
+            jobs = [j for j in jobs if j.uid == caller.uid]
         if (f.job_ids or f.job_refs) and not jobs:
             raise NotFound("Invalid job id specified")
         if f.detail:
@@ -241,6 +265,8 @@ class JobService(rpc.JobServiceServicer):
                 )
                 results.append(pb.JobResult(job_id=job_id, ok=True, job_label=self._label(job_id)))
             except GschedError as exc:
+                if exc.code == "PERMISSION_DENIED":
+                    _log_denied("Cancel", context, str(exc), job_id)
                 results.append(pb.JobResult(job_id=job_id, ok=False, error=str(exc),
                                             job_label=self._label(job_id)))
         await self.ctl.commit(orders)
@@ -285,6 +311,8 @@ class JobService(rpc.JobServiceServicer):
                     orders.extend(out)
                 results.append(pb.JobResult(job_id=job_id, ok=True, job_label=self._label(job_id)))
             except GschedError as exc:
+                if exc.code == "PERMISSION_DENIED":
+                    _log_denied(getattr(action, "__name__", "call"), context, str(exc), job_id)
                 results.append(pb.JobResult(job_id=job_id, ok=False, error=str(exc),
                                             job_label=self._label(job_id)))
         await self.ctl.commit(orders)
@@ -358,7 +386,9 @@ class JobService(rpc.JobServiceServicer):
     async def History(self, request: pb.HistoryRequest, context: Any) -> pb.ListJobsReply:
         caller = identify(context)
         uids: list[int] | None
-        if request.all_users or request.job_ids or (caller.admin and not request.users):
+        if self._private(caller):
+            uids = [caller.uid]
+        elif request.all_users or request.job_ids or (caller.admin and not request.users):
             uids = None
         elif request.users:
             uids = []
@@ -417,6 +447,7 @@ class JobService(rpc.JobServiceServicer):
             nodes=[convert.node_info(cluster.nodes[n], cluster) for n in names],
             partitions=parts,
             now=self.ctl.clock(),
+            auth_type=self.ctl.cfg.controller.auth_type,
         )
 
     @handler
@@ -426,7 +457,7 @@ class JobService(rpc.JobServiceServicer):
             now=self.ctl.clock(),
             started=self.ctl.started,
             cluster_name=self.ctl.cfg.cluster_name,
-            auth_type="none",
+            auth_type=self.ctl.cfg.controller.auth_type,
         )
 
 
@@ -454,6 +485,8 @@ class JobService(rpc.JobServiceServicer):
                 job_ntasks=job.request.ntasks,
             )
         except GschedError as exc:
+            if exc.code == "PERMISSION_DENIED":
+                _log_denied("RunStep", context, str(exc), request.job_id)
             await context.abort(_CODES.get(exc.code, grpc.StatusCode.UNKNOWN), str(exc))
             return
         ctl = self.ctl
@@ -605,6 +638,9 @@ class JobService(rpc.JobServiceServicer):
 
 
 class AdminService(rpc.AdminServiceServicer):
+    auth: Any = None
+    pins: Any = None  # controller.pinning.NodePins
+
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
 
@@ -619,6 +655,21 @@ class AdminService(rpc.AdminServiceServicer):
                 names.extend(hostlist.expand(expr))
             except ValueError as exc:
                 raise InvalidRequest(f"Invalid node name specified: {expr}") from exc
+        if request.allow_host:
+            # admin consent for pinned names to register from another host (pinning.py)
+            if caller.role != "admin":
+                raise PermissionDenied(DENIED)
+            if self.pins is None:
+                raise InvalidRequest("node pinning is not available")
+            for name in names:
+                try:
+                    self.pins.allow(name, request.allow_host)
+                except ValueError as exc:
+                    raise InvalidRequest(f"Invalid allowhost: {exc}") from exc
+                logger.warning("node %s: admin uid %d (%s) allows registration from %s",
+                               name, caller.uid, caller.user, request.allow_host)
+            if not request.state:
+                return pb.UpdateNodeReply()
         orders = self.ctl.cluster.update_node(
             names, request.state, request.reason, caller, self.ctl.clock()
         )
@@ -641,6 +692,8 @@ class AdminService(rpc.AdminServiceServicer):
 class AgentLinkService(rpc.AgentLinkServicer):
     """One bidirectional stream per agent; the agent dials, the controller never does."""
 
+    pins: Any = None  # controller.pinning.NodePins (set by main.start_server)
+
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
         self._replays = clusterkey.ReplayGuard()
@@ -659,6 +712,8 @@ class AgentLinkService(rpc.AgentLinkServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid node name {name!r}")
             return
         why = self._authenticate(name, hello.secret)
+        if not why and self.pins is not None:
+            why = self.pins.check(name, context.peer())
         if why:
             logger.warning("node %s from %s refused: %s", name, context.peer(), why)
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
@@ -683,6 +738,10 @@ class AgentLinkService(rpc.AgentLinkServicer):
                     hello_sent=hello.sent,
                     fence_after=ctl.cfg.controller.fence_after,
                     fence_grace=ctl.cfg.controller.fence_grace,
+                    controller_proof=(
+                        clusterkey.controller_proof(ctl.cluster_key, name, hello.secret)
+                        if ctl.cluster_key is not None and hello.secret else ""
+                    ),
                 )
             )
         )

@@ -488,24 +488,28 @@ class ListNodesRequest(_message.Message):
     def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListNodesReply(_message.Message):
-    __slots__ = ("nodes", "partitions", "now")
+    __slots__ = ("nodes", "partitions", "now", "auth_type")
     NODES_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     NOW_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TYPE_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
     partitions: _containers.RepeatedCompositeFieldContainer[PartitionInfo]
     now: float
-    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., now: _Optional[float] = ...) -> None: ...
+    auth_type: str
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., now: _Optional[float] = ..., auth_type: _Optional[str] = ...) -> None: ...
 
 class UpdateNodeRequest(_message.Message):
-    __slots__ = ("names", "state", "reason")
+    __slots__ = ("names", "state", "reason", "allow_host")
     NAMES_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_HOST_FIELD_NUMBER: _ClassVar[int]
     names: _containers.RepeatedScalarFieldContainer[str]
     state: str
     reason: str
-    def __init__(self, names: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    allow_host: str
+    def __init__(self, names: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., allow_host: _Optional[str] = ...) -> None: ...
 
 class UpdateNodeReply(_message.Message):
     __slots__ = ()
@@ -1156,20 +1160,22 @@ class StepTaskExit(_message.Message):
     def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., step_id: _Optional[int] = ..., rank: _Optional[int] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("heartbeat_interval", "cluster_name", "controller_version", "hello_sent", "fence_after", "fence_grace")
+    __slots__ = ("heartbeat_interval", "cluster_name", "controller_version", "hello_sent", "fence_after", "fence_grace", "controller_proof")
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_NAME_FIELD_NUMBER: _ClassVar[int]
     CONTROLLER_VERSION_FIELD_NUMBER: _ClassVar[int]
     HELLO_SENT_FIELD_NUMBER: _ClassVar[int]
     FENCE_AFTER_FIELD_NUMBER: _ClassVar[int]
     FENCE_GRACE_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_PROOF_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval: float
     cluster_name: str
     controller_version: str
     hello_sent: float
     fence_after: float
     fence_grace: float
-    def __init__(self, heartbeat_interval: _Optional[float] = ..., cluster_name: _Optional[str] = ..., controller_version: _Optional[str] = ..., hello_sent: _Optional[float] = ..., fence_after: _Optional[float] = ..., fence_grace: _Optional[float] = ...) -> None: ...
+    controller_proof: str
+    def __init__(self, heartbeat_interval: _Optional[float] = ..., cluster_name: _Optional[str] = ..., controller_version: _Optional[str] = ..., hello_sent: _Optional[float] = ..., fence_after: _Optional[float] = ..., fence_grace: _Optional[float] = ..., controller_proof: _Optional[str] = ...) -> None: ...
 
 class HeartbeatAck(_message.Message):
     __slots__ = ("sent",)
