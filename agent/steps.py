@@ -80,6 +80,10 @@ def task_environment(msg: pb.StepLaunch, task: pb.StepTask, node_name: str) -> d
 # a preexec_fn would run Python between fork and exec in a process with gRPC's
 # threads, which can deadlock or crash the child.
 _SETPRIV = shutil.which("setpriv")
+# In a confined job a task waits at this gate (as the user, before running anything)
+# (a line on its stdin) until the agent has moved it into the job's cgroup, so
+# none of its children is born outside; the task itself gets /dev/null as stdin.
+_GATE = ("/bin/sh", "-c", 'read -r _; exec "$@" </dev/null', "gsched-task")
 
 
 class _Step:
@@ -95,6 +99,8 @@ class StepRunner:
         self.node_name = node_name
         self.send = send
         self.steps: dict[tuple[int, int, int], _Step] = {}  # (job, attempt, step)
+        # the job attempt's cgroup directory ("" if none); set by the agent
+        self.cgroup_of: Callable[[int, int], str] = lambda job_id, attempt: ""
 
     async def launch(self, msg: pb.StepLaunch) -> None:
         key = (msg.ref.job_id, msg.ref.attempt, msg.step_id)
@@ -121,12 +127,24 @@ class StepRunner:
             return
         cwd = msg.cwd if msg.cwd and os.path.isdir(msg.cwd) else "/tmp"
         argv = list(msg.argv)
+        cgroup = self.cgroup_of(msg.ref.job_id, msg.ref.attempt)
+        stdin: int = asyncio.subprocess.DEVNULL
+        if cgroup:
+            exe = argv[0]
+            found = (os.path.exists(os.path.join(cwd, exe)) if "/" in exe
+                     else shutil.which(exe, path=env.get("PATH", "")) is not None)
+            if not found:
+                self._exit(msg, task.rank, 2, 0, f"grun: error: {self.node_name}: task "
+                           f"{task.rank}: {exe}: No such file or directory")
+                return
+            argv = [*_GATE, *argv]
+            stdin = asyncio.subprocess.PIPE
         if _SETPRIV:
             argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=stdin,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=cwd,
@@ -138,6 +156,18 @@ class StepRunner:
             msg_text = f"grun: error: {self.node_name}: task {task.rank}: {msg.argv[0]}: {exc.strerror}"
             self._exit(msg, task.rank, 2 if isinstance(exc, FileNotFoundError) else 1, 0, msg_text)
             return
+        if proc.stdin is not None:
+            try:
+                with open(os.path.join(cgroup, "cgroup.procs"), "w", encoding="ascii") as fh:
+                    fh.write(str(proc.pid))
+            except OSError as exc:
+                logger.warning("job %d step %d task %d: cannot join cgroup %s: %s",
+                               msg.ref.job_id, msg.step_id, task.rank, cgroup, exc.strerror)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            with contextlib.suppress(OSError):
+                proc.stdin.write(b"go\n")
+                proc.stdin.close()
         step.procs[task.rank] = proc
         assert proc.stdout is not None and proc.stderr is not None
         await asyncio.gather(

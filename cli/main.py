@@ -9,6 +9,7 @@ gsched shims DIR                    install sbatch/squeue/... commands into DIR
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -263,6 +264,8 @@ def up(
         "default = true\n\n"
         "[agent]\n"
         f'gpus = "{gpus}"\n'
+        # one cgroup subtree per local cluster: several may run on one host
+        f'cgroup_root = "gsched/up-{hashlib.sha1(str(state).encode()).hexdigest()[:10]}"\n'
     )
     from gsched.common import clusterkey
 

@@ -46,6 +46,10 @@ Layout of the file (every key optional)::
     address = ""                          # address other nodes should use
     state_dir = ""                        # default: <state_dir>/agent-<name>
     gpu_max_temp_c = 0                    # hotter GPUs are unhealthy; 0 = no limit
+    cgroups = true                        # confine jobs in cgroup v2 (when root and mounted)
+    cgroup_root = "gsched"                # under the cgroup2 mount; the node name is added
+    gpu_device_path = "/dev/nvidia{index}" # device node of GPU {index}; "" = do not hide
+    allow_root_jobs = true                # false: refuse jobs submitted by root
 """
 
 from __future__ import annotations
@@ -115,6 +119,10 @@ class AgentConfig(NamedTuple):
     address: str = ""
     state_dir: str = ""
     gpu_max_temp_c: int = 0  # a GPU hotter than this is unhealthy; 0 = no limit
+    cgroups: bool = True  # confine jobs in cgroup v2 where the agent is root and it is mounted
+    cgroup_root: str = "gsched"  # relative to the cgroup2 mount; the node name is appended
+    gpu_device_path: str = "/dev/nvidia{index}"  # other jobs' GPU nodes are hidden; "" = off
+    allow_root_jobs: bool = True  # False: jobs submitted by root fail to launch
 
 
 class Config(NamedTuple):
@@ -179,6 +187,17 @@ def _section(cls: type, raw: dict[str, Any], where: str) -> Any:
     return cls(**raw)
 
 
+def _check_agent(agent: AgentConfig) -> None:
+    root = agent.cgroup_root
+    if not root.strip("/") or ".." in root.split("/") or "\0" in root or "\n" in root:
+        raise ConfigError(f"[agent] cgroup_root: invalid path {root!r}")
+    dev = agent.gpu_device_path
+    if dev and ("{index}" not in dev or not dev.startswith("/")):
+        raise ConfigError(
+            f"[agent] gpu_device_path: expected an absolute path with {{index}}, got {dev!r}"
+        )
+
+
 def load(path: str | None = None) -> Config:
     """Read and validate the configuration file.
 
@@ -206,6 +225,7 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
     cluster_name = str(raw.pop("cluster_name", "gsched"))
     ctl = _section(ControllerConfig, dict(raw.pop("controller", {})), "controller")
     agent = _section(AgentConfig, dict(raw.pop("agent", {})), "agent")
+    _check_agent(agent)
     parts = []
     for i, p in enumerate(raw.pop("partitions", [])):
         p = dict(p)

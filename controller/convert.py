@@ -221,4 +221,5 @@ def node_info(node: Node, cluster: Cluster) -> pb.NodeInfo:
         reason_time=node.reason_time,
         reason_user=node.reason_user,
         connected=node.connected and not node.suspect,
+        confinement=str(info.get("confinement", "")),
     )

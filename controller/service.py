@@ -533,6 +533,7 @@ class AgentLinkService(rpc.AgentLinkServicer):
                 "boot_time": hello.boot_time,
                 "arch": hello.arch,
                 "os": hello.os,
+                "confinement": hello.confinement,
             },
         )
         try:

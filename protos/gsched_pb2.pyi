@@ -332,7 +332,7 @@ class GpuInfo(_message.Message):
     def __init__(self, index: _Optional[int] = ..., uuid: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., memory_mb: _Optional[int] = ..., healthy: _Optional[bool] = ..., health_reason: _Optional[str] = ..., temperature_c: _Optional[int] = ..., utilization: _Optional[int] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("name", "state", "reason", "cpus", "cpus_alloc", "mem_mb", "mem_alloc_mb", "gpus", "gpus_alloc", "partitions", "address", "hostname", "gpu_backend", "last_seen", "boot_time", "registered_time", "version", "arch", "os", "cpu_load", "free_mem_mb", "job_ids", "reason_time", "reason_user", "connected")
+    __slots__ = ("name", "state", "reason", "cpus", "cpus_alloc", "mem_mb", "mem_alloc_mb", "gpus", "gpus_alloc", "partitions", "address", "hostname", "gpu_backend", "last_seen", "boot_time", "registered_time", "version", "arch", "os", "cpu_load", "free_mem_mb", "job_ids", "reason_time", "reason_user", "connected", "confinement")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -358,6 +358,7 @@ class NodeInfo(_message.Message):
     REASON_TIME_FIELD_NUMBER: _ClassVar[int]
     REASON_USER_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    CONFINEMENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: str
     reason: str
@@ -383,7 +384,8 @@ class NodeInfo(_message.Message):
     reason_time: float
     reason_user: str
     connected: bool
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., cpus: _Optional[int] = ..., cpus_alloc: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_alloc_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpus_alloc: _Optional[int] = ..., partitions: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., hostname: _Optional[str] = ..., gpu_backend: _Optional[str] = ..., last_seen: _Optional[float] = ..., boot_time: _Optional[float] = ..., registered_time: _Optional[float] = ..., version: _Optional[str] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., cpu_load: _Optional[float] = ..., free_mem_mb: _Optional[int] = ..., job_ids: _Optional[_Iterable[int]] = ..., reason_time: _Optional[float] = ..., reason_user: _Optional[str] = ..., connected: _Optional[bool] = ...) -> None: ...
+    confinement: str
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., cpus: _Optional[int] = ..., cpus_alloc: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_alloc_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpus_alloc: _Optional[int] = ..., partitions: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., hostname: _Optional[str] = ..., gpu_backend: _Optional[str] = ..., last_seen: _Optional[float] = ..., boot_time: _Optional[float] = ..., registered_time: _Optional[float] = ..., version: _Optional[str] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., cpu_load: _Optional[float] = ..., free_mem_mb: _Optional[int] = ..., job_ids: _Optional[_Iterable[int]] = ..., reason_time: _Optional[float] = ..., reason_user: _Optional[str] = ..., connected: _Optional[bool] = ..., confinement: _Optional[str] = ...) -> None: ...
 
 class PartitionInfo(_message.Message):
     __slots__ = ("name", "is_default", "state", "nodes", "default_time", "max_time", "max_nodes")
@@ -573,7 +575,7 @@ class AttemptRef(_message.Message):
     def __init__(self, job_id: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node", "hostname", "address", "cpus", "mem_mb", "gpus", "gpu_backend", "running", "version", "boot_time", "arch", "os", "secret", "finished", "sent")
+    __slots__ = ("node", "hostname", "address", "cpus", "mem_mb", "gpus", "gpu_backend", "running", "version", "boot_time", "arch", "os", "secret", "finished", "sent", "confinement")
     NODE_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -589,6 +591,7 @@ class Hello(_message.Message):
     SECRET_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     SENT_FIELD_NUMBER: _ClassVar[int]
+    CONFINEMENT_FIELD_NUMBER: _ClassVar[int]
     node: str
     hostname: str
     address: str
@@ -604,7 +607,8 @@ class Hello(_message.Message):
     secret: str
     finished: _containers.RepeatedCompositeFieldContainer[AttemptRef]
     sent: float
-    def __init__(self, node: _Optional[str] = ..., hostname: _Optional[str] = ..., address: _Optional[str] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpu_backend: _Optional[str] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., version: _Optional[str] = ..., boot_time: _Optional[float] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., secret: _Optional[str] = ..., finished: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., sent: _Optional[float] = ...) -> None: ...
+    confinement: str
+    def __init__(self, node: _Optional[str] = ..., hostname: _Optional[str] = ..., address: _Optional[str] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpu_backend: _Optional[str] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., version: _Optional[str] = ..., boot_time: _Optional[float] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., secret: _Optional[str] = ..., finished: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., sent: _Optional[float] = ..., confinement: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("cpu_load", "free_mem_mb", "gpus", "running", "sent")
