@@ -27,6 +27,8 @@ Layout of the file (every key optional)::
     accept_unknown_nodes = true           # agents not named by any partition may register (they join partitions with nodes = "ALL")
     socket = ""                           # local Unix socket (default <state_dir>/controller.sock; "none": off)
     key_file = ""                         # cluster secret (gsched keygen); default <state_dir>/cluster.key
+    submit_rate = 0.0                     # jobs/s per user (token bucket; operators exempt); 0 = off
+    submit_burst = 0                      # jobs a user may submit at once; 0 = 10 s worth
     default_partition = "main"
 
     [[partitions]]
@@ -109,6 +111,8 @@ class ControllerConfig(NamedTuple):
     default_partition: str = "main"
     socket: str = ""  # local fast-path Unix socket; default <state_dir>/controller.sock; "none" = off
     key_file: str = ""  # cluster secret agents must prove; default <state_dir>/cluster.key if present
+    submit_rate: float = 0.0  # jobs/s each user may keep submitting (token bucket); 0 = no limit
+    submit_burst: int = 0  # submissions a user may make at once; 0 = ten seconds' worth
 
 
 class AgentConfig(NamedTuple):
@@ -226,6 +230,8 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
     ctl = _section(ControllerConfig, dict(raw.pop("controller", {})), "controller")
     agent = _section(AgentConfig, dict(raw.pop("agent", {})), "agent")
     _check_agent(agent)
+    if ctl.submit_rate < 0 or ctl.submit_burst < 0:
+        raise ConfigError("[controller] submit_rate and submit_burst must not be negative")
     parts = []
     for i, p in enumerate(raw.pop("partitions", [])):
         p = dict(p)

@@ -7,6 +7,7 @@ Tree::
     ├── NotFound            -> NOT_FOUND          (no such job / node / partition)
     ├── PermissionDenied    -> PERMISSION_DENIED  (acting on someone else's job)
     ├── Conflict            -> FAILED_PRECONDITION (wrong state for the request)
+    ├── RateLimited         -> RESOURCE_EXHAUSTED (too many requests; retry later)
     └── InvalidTransition   -> INTERNAL           (a bug: an illegal state change)
 
 Messages use SLURM's phrases so the CLI can print them as SLURM does.
@@ -21,6 +22,7 @@ __all__ = [
     "InvalidTransition",
     "NotFound",
     "PermissionDenied",
+    "RateLimited",
 ]
 
 
@@ -50,3 +52,9 @@ class InvalidTransition(GschedError):
     """An illegal job state change was attempted: always a bug."""
 
     code = "INTERNAL"
+
+
+class RateLimited(GschedError):
+    """A user submits faster than ``[controller] submit_rate`` allows."""
+
+    code = "RESOURCE_EXHAUSTED"

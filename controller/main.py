@@ -24,7 +24,10 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
     ctl = Controller(cfg)
     ctl.recover()
     ctl.start()
+    from gsched.controller.guard import MalformedGuard
+
     server = grpc.aio.server(
+        interceptors=[MalformedGuard()],
         options=[
             ("grpc.keepalive_time_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),

@@ -19,9 +19,15 @@ from typing import Any, TypeVar
 import grpc
 
 from gsched.common import clusterkey
-from gsched.controller import convert
+from gsched.controller import convert, limits
 from gsched.controller.cluster import Caller, NodeReport
-from gsched.controller.errors import GschedError, InvalidRequest, NotFound, PermissionDenied
+from gsched.controller.errors import (
+    GschedError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
 from gsched.controller.jobs import ACTIVE_STATES, Job, JobState
 from gsched.controller.runtime import VERSION, AgentSession, Controller
 from gsched.controller.steps import layout, tasks_per_node_string
@@ -39,6 +45,7 @@ _CODES = {
     "PERMISSION_DENIED": grpc.StatusCode.PERMISSION_DENIED,
     "FAILED_PRECONDITION": grpc.StatusCode.FAILED_PRECONDITION,
     "INTERNAL": grpc.StatusCode.INTERNAL,
+    "RESOURCE_EXHAUSTED": grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 STATE_NAMES = {s.value for s in JobState}
 
@@ -66,6 +73,7 @@ def handler(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     @functools.wraps(fn)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
         try:
+            limits.check(request)
             return await fn(self, request, context)
         except GschedError as exc:
             await context.abort(_CODES.get(exc.code, grpc.StatusCode.UNKNOWN), str(exc))
@@ -91,6 +99,10 @@ class JobService(rpc.JobServiceServicer):
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
         self._info_cache: dict[int, tuple[int, bytes]] = {}
+        from gsched.controller.ratelimit import SubmitLimiter
+
+        cc = ctl.cfg.controller
+        self.submit_limiter = SubmitLimiter(cc.submit_rate, cc.submit_burst)
 
     @property
     def cluster(self) -> Any:
@@ -103,6 +115,13 @@ class JobService(rpc.JobServiceServicer):
         if spec.nice < 0 and not caller.admin:
             raise PermissionDenied("Access/permission denied: only operators may set a negative nice")
         req = convert.request_from_spec(spec)
+        if not caller.admin:
+            wait = self.submit_limiter.take(caller.uid, self.ctl.clock())
+            if wait > 0:
+                raise RateLimited(
+                    f"Batch job submission failed: user {caller.user} is over the submission "
+                    f"rate limit ({self.submit_limiter.rate:g} jobs/s); retry in {wait:.1f} s"
+                )
         md = dict(context.invocation_metadata() or ())
         gid = int(md.get("x-gsched-gid", "-1") or -1)
         if gid < 0:
@@ -336,6 +355,7 @@ class JobService(rpc.JobServiceServicer):
     ) -> AsyncIterator[pb.StepEvent]:
         """Run a job step on the job's allocation; stream output and exits back."""
         try:
+            limits.check(request)
             caller = identify(context)
             job = self.cluster._own(request.job_id, caller)
             if job.state != JobState.RUNNING:
