@@ -1168,6 +1168,15 @@ class Launcher:
                 os.killpg(int(script.get("pgid", pid)), signum)
         except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
             return False
+        cgroup = "" if batch_only else self.cgroup_of(job_id, attempt)
+        if cgroup:  # also the job's processes that left its process group
+            from gsched.agent.cgroups import CgroupTree
+
+            pgid = int(script.get("pgid", pid))
+            for other in CgroupTree.procs(Path(cgroup)):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    if os.getpgid(other) != pgid:  # the group had it already
+                        os.kill(other, signum)
         return True
 
     def ack(self, job_id: int, attempt: int) -> None:

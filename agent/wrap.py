@@ -573,12 +573,14 @@ class Wrapper:
                         os.kill(pid, sig)
 
     def signal_group(self, sig: int) -> None:
-        if self.group_is_ours():
+        grouped = self.group_is_ours()
+        if grouped:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pgid, sig)
         for pid in self.cgroup_pids():  # those that left the group, and their children
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
+                if not grouped or os.getpgid(pid) != self.pgid:  # not signalled twice
+                    os.kill(pid, sig)
 
     def reap(self) -> bool:
         """Collect every exited child; True if any child remains."""

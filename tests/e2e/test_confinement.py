@@ -356,3 +356,24 @@ def test_root_jobs_can_be_refused(tmp_path: Path) -> None:
             agent.wait()
         stop_cluster(c)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_gcancel_signal_reaches_processes_that_left_the_group(cluster: LocalCluster) -> None:
+    _needs_cgroups(cluster)
+    w = cluster.workdir
+    script = w / "sig.sh"
+    script.write_text(
+        "#!/bin/bash\n"
+        f"trap 'echo usr1 >> {w}/main.sig' USR1\n"
+        f"setsid bash -c 'trap \"echo usr1 >> {w}/daemon.sig\" USR1; echo $$ > {w}/daemon.pid;"
+        " while true; do sleep 0.1; done' </dev/null >/dev/null 2>&1 &\n"
+        "while true; do sleep 0.1; done\n"
+    )
+    job = cluster.submit("-o", "/dev/null", str(script))
+    daemon = int(_wait_file(w / "daemon.pid"))
+    assert cluster.run("gcancel", "-s", "USR1", str(job)).rc == 0
+    assert _wait_file(w / "main.sig").startswith("usr1")
+    assert _wait_file(w / "daemon.sig").startswith("usr1")  # outside the process group
+    assert cluster.run("gcancel", str(job)).rc == 0
+    cluster.wait_state(job, "CANCELLED")
+    cluster.wait_for(lambda: not _alive(daemon), 15, "the daemon to die")
