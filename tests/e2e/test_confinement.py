@@ -79,7 +79,7 @@ def _as(user: pwd.struct_passwd) -> list[str]:
 
 
 def _submit_as(c: LocalCluster, user: pwd.struct_passwd, *args: str, cwd: Path) -> int:
-    env = dict(c.env, HOME="/", USER=user.pw_name, LOGNAME=user.pw_name)
+    env = dict(c.env, HOME="/", USER=user.pw_name, LOGNAME=user.pw_name, LEAKME="secret")
     p = subprocess.run(
         [*_as(user), str(BIN / "gsub"), "--parsable", *args],
         capture_output=True, text=True, timeout=60, env=env, cwd=cwd,
@@ -134,6 +134,14 @@ def test_job_runs_as_submitter_with_groups_and_creates_files_as_user(
     assert "0" not in lines[2].split()  # nothing of root's
     st = out.stat()
     assert (st.st_uid, st.st_gid) == (alice.pw_uid, alice.pw_gid)
+    # --export=NONE: the user's own passwd entry, nothing of the submitter's
+    # environment; the job runs in the submit directory
+    job = _submit_as(cluster, alice, "-o", "env.txt", "--export=NONE", "--wrap",
+                     "echo user=$USER home=$HOME leak=$LEAKME; pwd", cwd=home)
+    assert cluster.wait_state(job, "COMPLETED") == "COMPLETED"
+    env_out = (home / "env.txt").read_text().split("\n")
+    assert env_out[0] == f"user={alice.pw_name} home={alice.pw_dir} leak="
+    assert env_out[1] == str(home)
 
 
 def test_output_where_the_user_cannot_write_fails_and_writes_nothing(

@@ -162,3 +162,22 @@ def test_real_cgroup_tracks_and_kills_a_process_tree() -> None:
         CgroupTree.remove(job)
         tree.release()
     assert not tree.root.exists()
+
+
+def test_an_oom_exit_record_ends_the_job_out_of_memory() -> None:
+    """What the wrapper records after an OOM kill (reason "oom") in the controller's core."""
+    from gsched.controller.cluster import Caller, Cluster, NodeReport
+    from gsched.controller.jobs import Job, JobState, Request
+    from gsched.controller.scheduler import Partition
+
+    c = Cluster([Partition("main", all_nodes=True, default=True)], "main")
+    c.node_hello("node1", NodeReport(4, 8000, (), {}), [], [], 0.0)
+    alice = Caller(uid=1000, user="alice")
+    job = c.submit(Job(job_id=0, user=alice.user, uid=alice.uid, gid=alice.uid, group="alice",
+                       name="hog", request=Request(mem_per_node_mb=64), spec=b"",
+                       submit_time=0.0), 0.0)
+    c.schedule(0.0)
+    assert job.state == JobState.RUNNING
+    c.job_exited("node1", job.job_id, 0, 0, 9, "oom", 1.0)
+    assert (job.state, job.reason) == (JobState.OUT_OF_MEMORY, "OutOfMemory")
+    c.validate()
