@@ -204,7 +204,16 @@ def payload_strategy() -> st.SearchStrategy[tuple[int, str, bytes]]:
     def make(draw: Callable[..., Any]) -> tuple[int, str, bytes]:
         i = draw(st.integers(0, len(METHODS) - 1))
         cls = METHODS[i][2]
-        data = _build(cls, draw(_message(cls.DESCRIPTOR))).SerializeToString()
+        if cls is pb.SubmitRequest and draw(st.booleans()):
+            # a valid job with one or two hostile fields, so submissions get deep
+            spec = pb.JobSpec(name="fz", script="#!/bin/sh\ntrue\n", submit_dir="/tmp",
+                              hold=True, environment={"PATH": "/bin"})
+            values = draw(_message(pb.JobSpec.DESCRIPTOR))
+            keep = dict(sorted(values.items())[: draw(st.integers(1, 2))])
+            spec.MergeFrom(_build(pb.JobSpec, keep))
+            data = pb.SubmitRequest(spec=spec).SerializeToString()
+        else:
+            data = _build(cls, draw(_message(cls.DESCRIPTOR))).SerializeToString()
         how = draw(st.sampled_from(_MUTATIONS))
         if how == "truncate" and data:
             data = data[: draw(st.integers(0, len(data) - 1))]
