@@ -213,7 +213,27 @@ def _map(key: tuple[str, str], where: str, value: Any, vfield: Any, lim: Limits)
 def _environment(where: str, env: Any, lim: Limits) -> None:
     if len(env) > lim.max_env_entries:
         raise _bad(where, f"has {len(env)} variables (limit {lim.max_env_entries})")
-    total = 0
+    if not env:
+        return
+    # Fast path over the joined texts; the slow loop only finds the culprit.
+    names = list(env)  # (faster than keys()/values()/items() on a protobuf map)
+    values = [env[k] for k in names]
+    joined_names, joined_values = "".join(names), "".join(values)
+    total = len(joined_names) + len(joined_values) + 2 * len(names)
+    if (
+        "=" in joined_names
+        or "\0" in joined_names
+        or "\0" in joined_values
+        or min(map(len, names)) == 0
+        or max(map(len, names)) > lim.max_env_name
+        or max(map(len, values)) > lim.max_env_value
+    ):
+        _environment_culprit(where, env, lim)
+    if total > lim.max_env_bytes:
+        raise _bad(where, f"is {total} bytes in all (limit {lim.max_env_bytes})")
+
+
+def _environment_culprit(where: str, env: Any, lim: Limits) -> None:
     for name, value in env.items():
         if not name or "=" in name or "\0" in name:
             raise _bad(where, f"has an invalid variable name {name[:64]!r}")
@@ -225,9 +245,6 @@ def _environment(where: str, env: Any, lim: Limits) -> None:
         if len(value) > lim.max_env_value:
             raise _bad(f"{where}[{name[:64]!r}]", f"is {len(value)} characters long "
                        f"(limit {lim.max_env_value})")
-        total += len(name) + len(value) + 2
-    if total > lim.max_env_bytes:
-        raise _bad(where, f"is {total} bytes in all (limit {lim.max_env_bytes})")
 
 
 def _argv(where: str, argv: Any, lim: Limits) -> None:
