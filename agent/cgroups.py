@@ -32,7 +32,8 @@ cgroup2 mount, even when the resource controllers are bound to cgroup v1.
 :meth:`CgroupTree.setup` reports what it could do as a short text that the agent
 logs at start and sends to the controller (``ginfo -o %k``):
 ``cgroup2:memory,cpu`` (the controllers in use), ``cgroup2:track`` (tracking,
-no limits), or ``none (<why>)`` (no cgroups: process groups only).
+no limits), or ``none (<why>)`` (no cgroups: process groups only); the agent
+adds ``+devns`` after the first word when it hides other jobs' GPU nodes.
 """
 
 from __future__ import annotations

@@ -110,7 +110,8 @@ class Agent:
         self.launcher.allow_root_jobs = cfg.agent.allow_root_jobs
         if os.geteuid() == 0 and cfg.agent.gpu_device_path:
             self.launcher.gpu_device_path = cfg.agent.gpu_device_path
-            what += "+devns"
+            head, _, why = what.partition(" ")  # "none (why)" -> "none+devns (why)"
+            what = f"{head}+devns" + (f" {why}" if why else "")
         if tree is None:
             logger.warning(
                 "job confinement: %s; jobs are tracked and killed by process groups only", what

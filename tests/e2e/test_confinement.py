@@ -385,3 +385,43 @@ def test_gcancel_signal_reaches_processes_that_left_the_group(cluster: LocalClus
     assert cluster.run("gcancel", str(job)).rc == 0
     cluster.wait_state(job, "CANCELLED")
     cluster.wait_for(lambda: not _alive(daemon), 15, "the daemon to die")
+
+
+def test_without_cgroups_ginfo_and_the_log_say_so_and_jobs_still_run() -> None:
+    base = Path(tempfile.mkdtemp(prefix="gsched-nocg-"))
+    c = start_cluster(base, agents=0, gpus=0, cpus=2)
+    conf = c.state / "agent.toml"
+    conf.write_text((c.state / "gsched.toml").read_text() + "cgroups = false\n")
+    log = c.state / "nocg.log"
+    agent = subprocess.Popen(
+        [str(BIN / "gsched"), "agent", "--config", str(conf), "--name", "nocg"],
+        stdout=subprocess.DEVNULL, stderr=open(log, "wb"), env=c.env,
+    )
+    try:
+        c.wait_for(lambda: "nocg" in c.run("ginfo", "-h", "-N", "-o", "%N").out, 30,
+                   "the agent to register")
+        r = c.run("ginfo", "-N", "-o", "%N %k")
+        assert r.out.splitlines() == [
+            "NODELIST CONFINEMENT",
+            "nocg none+devns (cgroups disabled in the configuration)",
+        ], r.out
+        assert "process groups only" in log.read_text()
+        pidfile = c.workdir / "daemon.pid"
+        script = c.workdir / "daemon.sh"
+        script.write_text(_DAEMON.format(pidfile=pidfile))
+        job = c.submit("-o", "/dev/null", str(script))
+        daemon = int(_wait_file(pidfile))
+        assert "/job_" not in _cgroup_of(daemon)
+        assert c.run("gcancel", str(job)).rc == 0
+        c.wait_state(job, "CANCELLED")
+        # the wrapper's subreaper still finds the daemon
+        c.wait_for(lambda: not _alive(daemon), 15, "the daemon to die")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+        stop_cluster(c)
+        shutil.rmtree(base, ignore_errors=True)
