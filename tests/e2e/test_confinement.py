@@ -276,8 +276,9 @@ def test_memory_limit_ends_the_job_out_of_memory(cluster: LocalCluster) -> None:
     job = cluster.submit("--mem=64M", "-o", str(out), "--wrap", hog)
     assert cluster.wait_state(job, {"OUT_OF_MEMORY", "FAILED", "COMPLETED"}) == "OUT_OF_MEMORY"
     assert "oom-kill" in out.read_text()
-    r = cluster.run("gacct", "-n", "-X", "-j", str(job), "-o", "State")
-    assert r.out.split()[0] == "OUT_OF_MEMORY"
+    r = cluster.run("gacct", "-n", "-X", "-P", "-j", str(job), "-o", "State")
+    assert r.out.split()[0] == "OUT_OF_MEMORY", r.out + r.err
+    assert cluster.run("gqueue", "-h", "-t", "all", "-j", str(job), "-o", "%t").out.strip() == "OOM"
 
 
 # ---------------------------------------------------------------- devices
