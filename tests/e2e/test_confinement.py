@@ -374,7 +374,9 @@ def test_gcancel_signal_reaches_processes_that_left_the_group(cluster: LocalClus
     script.write_text(
         "#!/bin/bash\n"
         f"trap 'echo usr1 >> {w}/main.sig' USR1\n"
-        f"setsid bash -c 'trap \"echo usr1 >> {w}/daemon.sig\" USR1; echo $$ > {w}/daemon.pid;"
+        f"trap 'echo term >> {w}/main.term' TERM\n"
+        f"setsid bash -c 'trap \"echo usr1 >> {w}/daemon.sig\" USR1;"
+        f" trap \"echo term >> {w}/daemon.term\" TERM; echo $$ > {w}/daemon.pid;"
         " while true; do sleep 0.1; done' </dev/null >/dev/null 2>&1 &\n"
         "while true; do sleep 0.1; done\n"
     )
@@ -383,6 +385,11 @@ def test_gcancel_signal_reaches_processes_that_left_the_group(cluster: LocalClus
     assert cluster.run("gcancel", "-s", "USR1", str(job)).rc == 0
     assert _wait_file(w / "main.sig").startswith("usr1")
     assert _wait_file(w / "daemon.sig").startswith("usr1")  # outside the process group
+    # SIGTERM with -s goes from the agent straight to the job (not through the wrapper)
+    assert cluster.run("gcancel", "-s", "TERM", str(job)).rc == 0
+    assert _wait_file(w / "main.term").startswith("term")
+    assert _wait_file(w / "daemon.term").startswith("term")
+    assert cluster.state_of(job) == "RUNNING"
     assert cluster.run("gcancel", str(job)).rc == 0
     cluster.wait_state(job, "CANCELLED")
     cluster.wait_for(lambda: not _alive(daemon), 15, "the daemon to die")
