@@ -70,6 +70,7 @@ from gsched.agent.wrap import FORWARDED, WARN_SIGNAL, write_json_atomic
 from gsched.common.signalspec import parse_signal_option
 
 if TYPE_CHECKING:
+    from gsched.agent.cgroups import CgroupTree
     from gsched.protos import gsched_pb2
 
 __all__ = ["ExitRecord", "Launcher", "build_environment"]
@@ -603,11 +604,23 @@ class Launcher:
         self._poll_task: asyncio.Task[None] | None = None
         self._last_prune = 0.0
         self._forkserver = _ForkServer(self.jobs_dir)
+        # Confinement, set by the agent (see gsched.agent.main and agent/cgroups.py).
+        self.cgroups: CgroupTree | None = None
+        self.gpu_device_path = ""  # "/dev/nvidia{index}": other GPUs' nodes are hidden
+        self.gpu_indices: tuple[int, ...] = ()  # this node's GPUs
+        self.allow_root_jobs = True
 
     def _dir(self, job_id: int, attempt: int) -> Path:
         return self.jobs_dir / f"{job_id}.{attempt}"
 
     # ------------------------------------------------------------ queries
+
+    def cgroup_of(self, job_id: int, attempt: int) -> str:
+        """The attempt's cgroup directory while it exists ("" without one)."""
+        if self.cgroups is None:
+            return ""
+        path = self.cgroups.job_path(job_id, attempt)
+        return str(path) if path.is_dir() else ""
 
     def running(self) -> list[tuple[int, int]]:
         """Attempts this node runs now (placeholders included), sorted."""
@@ -715,10 +728,54 @@ class Launcher:
             )
         return os.getuid(), os.getgid(), os.getgroups(), me.pw_name, me
 
+    def _confinement(self, msg: gsched_pb2.Launch, d: Path) -> dict[str, Any]:
+        """The attempt's cgroup (created, with its limits) and devices to hide, for launch.json."""
+        out: dict[str, Any] = {}
+        index = msg.node_index if 0 <= msg.node_index < len(msg.nodes) else 0
+        here = msg.nodes[index] if msg.nodes else None
+        if self.cgroups is not None:
+            try:
+                path = self.cgroups.create_job(
+                    msg.ref.job_id,
+                    msg.ref.attempt,
+                    here.cpus if here else 0,
+                    here.mem_mb if here else 0,
+                )
+            except OSError as exc:
+                raise _LaunchFailed(f"agent: cannot create the job's cgroup: {exc}") from exc
+            out["cgroup"] = str(path)
+            out["cgroup_home"] = str(self.cgroups.wrappers)
+        if self.gpu_device_path and os.geteuid() == 0:
+            mine = set(here.indices) if here else set()
+            hide = [
+                self.gpu_device_path.format(index=i)
+                for i in self.gpu_indices
+                if i not in mine and os.path.exists(self.gpu_device_path.format(index=i))
+            ]
+            if hide:
+                blocker = d / "nodev"
+                fd = os.open(blocker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0)
+                os.close(fd)
+                out["hide"] = hide
+                out["blocker"] = str(blocker)
+        return out
+
+    @staticmethod
+    def _drop_cgroup(d: Path) -> None:
+        """Kill whatever is left in the attempt's cgroup and remove it."""
+        launch = _read_json(d / "launch.json") or {}
+        if launch.get("cgroup"):
+            from gsched.agent.cgroups import CgroupTree
+
+            if not CgroupTree.remove(Path(str(launch["cgroup"])), wait=1.0):
+                logger.warning("%s: cgroup %s still busy", d.name, launch["cgroup"])
+
     def _spawn(self, msg: gsched_pb2.Launch, d: Path) -> _Attempt:
         spec = msg.spec
         key = (msg.ref.job_id, msg.ref.attempt)
         uid, gid, groups, user, pw = self._identity(msg)
+        if uid == 0 and not self.allow_root_jobs:
+            raise _LaunchFailed("jobs of root are refused on this node (allow_root_jobs = false)")
         script = d / "script"
         fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o700)
         try:
@@ -756,6 +813,7 @@ class Launcher:
             "fence_after": self.fence_after,
             "fence_grace": self.fence_grace,
             "signal": parse_signal_option(spec.extra.get("signal", "")),
+            **self._confinement(msg, d),
         }
         # 0600: the job's environment may hold secrets; only the wrapper reads it.
         write_json_atomic(str(d / "launch.json"), launch, mode=0o600)
@@ -896,6 +954,7 @@ class Launcher:
         rec = self._read_exit(att.dir, key)
         if rec is None:
             rec = self._lost(att.dir, key)
+        self._drop_cgroup(att.dir)
         self._report(rec)
 
     @staticmethod
@@ -919,9 +978,19 @@ class Launcher:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, _signal.SIGKILL)
 
+    @staticmethod
+    def _kill_job_cgroup(d: Path) -> None:
+        """SIGKILL every process in the attempt's cgroup, if it has one."""
+        launch = _read_json(d / "launch.json") or {}
+        if launch.get("cgroup"):
+            from gsched.agent.cgroups import CgroupTree
+
+            CgroupTree.kill(Path(str(launch["cgroup"])))
+
     def _lost(self, d: Path, key: tuple[int, int]) -> ExitRecord:
         """A wrapper died without a record: kill what it left, record ``wrapper lost``."""
         self._kill_job_group(d)
+        self._kill_job_cgroup(d)
         reason = self._kill_reason(d) or "killed"
         logger.warning("job %d attempt %d: wrapper lost", *key)
         return self._record(d, key, 0, 0, reason, "wrapper lost")
@@ -1067,6 +1136,7 @@ class Launcher:
         logger.warning("job %d attempt %d: wrapper ignored the kill; SIGKILL", *key)
         self._signal_wrapper(att, _signal.SIGKILL)
         self._kill_job_group(att.dir)
+        self._kill_job_cgroup(att.dir)
 
     def signal(self, job_id: int, attempt: int, signum: int, batch_only: bool = False) -> bool:
         """Send ``signum`` to an attempt's processes (or only its batch script).
@@ -1099,6 +1169,15 @@ class Launcher:
                 os.killpg(int(script.get("pgid", pid)), signum)
         except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
             return False
+        cgroup = "" if batch_only else self.cgroup_of(job_id, attempt)
+        if cgroup:  # also the job's processes that left its process group
+            from gsched.agent.cgroups import CgroupTree
+
+            pgid = int(script.get("pgid", pid))
+            for other in CgroupTree.procs(Path(cgroup)):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    if os.getpgid(other) != pgid:  # the group had it already
+                        os.kill(other, signum)
         return True
 
     def warn(self, job_id: int, attempt: int) -> bool:

@@ -92,9 +92,11 @@ class Agent:
         shim_dir = self.state_dir / "shims"
         install_shims(shim_dir)
         self.launcher = Launcher(self.state_dir, self.name, str(shim_dir), self._on_exit)
+        self.confinement = self._confine(cfg)
         from gsched.agent.steps import StepRunner
 
         self.steps = StepRunner(self.name, self._send)
+        self.steps.cgroup_of = self.launcher.cgroup_of
         self.unacked: dict[tuple[int, int], Any] = {}
         self._sent_proof = ""  # the cluster key proof of this session's hello
         self.killed_unlaunched: set[tuple[int, int]] = set()
@@ -103,6 +105,25 @@ class Agent:
         self._stopping = asyncio.Event()
         self.connected = asyncio.Event()
         self._recovered_running: list[tuple[int, int]] = []
+
+    def _confine(self, cfg: Config) -> str:
+        """Set up job confinement (agent/cgroups.py); returns what it is, for ginfo."""
+        from gsched.agent.cgroups import CgroupTree
+
+        tree, what = CgroupTree.setup(cfg.agent.cgroup_root, self.name, enabled=cfg.agent.cgroups)
+        self.launcher.cgroups = tree
+        self.launcher.allow_root_jobs = cfg.agent.allow_root_jobs
+        if os.geteuid() == 0 and cfg.agent.gpu_device_path:
+            self.launcher.gpu_device_path = cfg.agent.gpu_device_path
+            head, _, why = what.partition(" ")  # "none (why)" -> "none+devns (why)"
+            what = f"{head}+devns" + (f" {why}" if why else "")
+        if tree is None:
+            logger.warning(
+                "job confinement: %s; jobs are tracked and killed by process groups only", what
+            )
+        else:
+            logger.info("job confinement: %s under %s", what, tree.base)
+        return what
 
     # ------------------------------------------------------------ reports
     def _exit_message(self, rec: Any) -> pb.AgentMessage:
@@ -166,6 +187,7 @@ class Agent:
         return out
 
     def _hello(self, gpus: list[pb.GpuInfo]) -> pb.AgentMessage:
+        self.launcher.gpu_indices = tuple(g.index for g in gpus)
         running = self.launcher.running()
         return pb.AgentMessage(
             hello=pb.Hello(
@@ -184,6 +206,7 @@ class Agent:
                 boot_time=psutil.boot_time(),
                 arch=platform.machine(),
                 os=f"{platform.system()} {platform.release()}",
+                confinement=self.confinement,
             )
         )
 
@@ -414,7 +437,11 @@ async def _main(agent: Agent) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stop)
-    await agent.run()
+    try:
+        await agent.run()
+    finally:
+        if agent.launcher.cgroups is not None and not agent.launcher.running():
+            agent.launcher.cgroups.release()
     logger.info("agent %s stopped (its jobs keep running and are re-adopted on restart)",
                 agent.name)
 

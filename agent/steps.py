@@ -99,6 +99,12 @@ def _set_winsize(fd: int, rows: int, cols: int) -> None:
             fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
+# In a confined job a task waits at this gate (as the user, before running anything)
+# (a line on its stdin) until the agent has moved it into the job's cgroup, so
+# none of its children is born outside; the task itself gets /dev/null as stdin.
+_GATE = ("/bin/sh", "-c", 'read -r _; exec "$@" </dev/null', "gsched-task")
+
+
 class _Step:
     def __init__(self) -> None:
         self.procs: dict[int, asyncio.subprocess.Process] = {}
@@ -113,6 +119,8 @@ class StepRunner:
         self.node_name = node_name
         self.send = send
         self.steps: dict[tuple[int, int, int], _Step] = {}  # (job, attempt, step)
+        # the job attempt's cgroup directory ("" if none); set by the agent
+        self.cgroup_of: Callable[[int, int], str] = lambda job_id, attempt: ""
 
     async def launch(self, msg: pb.StepLaunch) -> None:
         key = (msg.ref.job_id, msg.ref.attempt, msg.step_id)
@@ -139,9 +147,22 @@ class StepRunner:
             return
         cwd = msg.cwd if msg.cwd and os.path.isdir(msg.cwd) else "/tmp"
         argv = list(msg.argv)
+        cgroup = self.cgroup_of(msg.ref.job_id, msg.ref.attempt)
+        stdin: int = asyncio.subprocess.DEVNULL
+        use_pty = msg.pty and task.rank == 0 and _SETSID is not None
+        if cgroup:
+            exe = argv[0]
+            found = (os.path.exists(os.path.join(cwd, exe)) if "/" in exe
+                     else shutil.which(exe, path=env.get("PATH", "")) is not None)
+            if not found:
+                self._exit(msg, task.rank, 2, 0, f"grun: error: {self.node_name}: task "
+                           f"{task.rank}: {exe}: No such file or directory")
+                return
+            if not use_pty:  # a terminal's input is the user's: no gate line on it
+                argv = [*_GATE, *argv]
+                stdin = asyncio.subprocess.PIPE
         if _SETPRIV:
             argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
-        use_pty = msg.pty and task.rank == 0 and _SETSID is not None
         slave = -1
         if use_pty:
             master, slave = os.openpty()
@@ -152,7 +173,7 @@ class StepRunner:
             argv = [str(_SETSID), "--ctty", "--", *argv]
             io: dict[str, Any] = {"stdin": slave, "stdout": slave, "stderr": slave}
         else:
-            io = {"stdin": asyncio.subprocess.DEVNULL, "stdout": asyncio.subprocess.PIPE,
+            io = {"stdin": stdin, "stdout": asyncio.subprocess.PIPE,
                   "stderr": asyncio.subprocess.PIPE, "start_new_session": True}
         try:
             proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, **io, **kw)
@@ -163,6 +184,25 @@ class StepRunner:
             msg_text = f"grun: error: {self.node_name}: task {task.rank}: {msg.argv[0]}: {exc.strerror}"
             self._exit(msg, task.rank, 2 if isinstance(exc, FileNotFoundError) else 1, 0, msg_text)
             return
+        if use_pty and cgroup:
+            # no gate on a terminal: join at once (an interactive shell starts nothing
+            # before its first command)
+            with contextlib.suppress(OSError), open(
+                os.path.join(cgroup, "cgroup.procs"), "w", encoding="ascii"
+            ) as fh:
+                fh.write(str(proc.pid))
+        if proc.stdin is not None:
+            try:
+                with open(os.path.join(cgroup, "cgroup.procs"), "w", encoding="ascii") as fh:
+                    fh.write(str(proc.pid))
+            except OSError as exc:
+                logger.warning("job %d step %d task %d: cannot join cgroup %s: %s",
+                               msg.ref.job_id, msg.step_id, task.rank, cgroup, exc.strerror)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            with contextlib.suppress(OSError):
+                proc.stdin.write(b"go\n")
+                proc.stdin.close()
         step.procs[task.rank] = proc
         if use_pty:
             os.close(slave)  # the task holds it; EIO on the master once the task side closes

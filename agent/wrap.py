@@ -15,6 +15,11 @@ Files in ATTEMPT_DIR:
   ``uid``, ``gid``, ``groups``, ``user``, ``stdout``, ``stderr``, ``stdin``,
   ``open_mode`` (``truncate``/``append``), ``time_limit`` (seconds, <= 0 none),
   ``kill_wait`` (seconds), ``job_id``, ``node_name``.
+* ``launch.json`` may also name ``cgroup`` (the attempt's cgroup v2 directory,
+  created by the agent with its limits), ``cgroup_home`` (where the wrapper
+  itself lives) and ``hide`` (device nodes the job must not open) with
+  ``blocker`` (an empty root-owned mode-000 file bind-mounted over each of them
+  in a mount namespace of the wrapper's own, which the script inherits).
 * ``wrapper.pid`` (written first): ``{"pid": P, "create_time": T}``.
 * ``script.pid`` (written once the script runs): ``{"pid": P, "pgid": P,
   "create_time": T}``.
@@ -39,6 +44,11 @@ Behaviour, as slurmstepd's:
   the group and every descendant after ``kill_wait``; the reason is the content
   of ``kill_reason`` (``killed`` without one). At the time limit it does the same
   with reason ``timeout``.
+* With a cgroup, the script is started inside it (the wrapper joins it for the
+  fork, then moves to ``cgroup_home``); signals and the final SIGKILL also go to
+  every process in it (``cgroup.kill``), so nothing escapes by double-forking
+  or leaving the session; an ``oom_kill`` in its ``memory.events`` records the
+  reason ``oom`` (OUT_OF_MEMORY), unless the job was cancelled or timed out.
 * The script's own exit status is what is recorded; whatever it leaves behind
   (its process group, and, as the wrapper is a child subreaper, every orphaned
   descendant even after ``setsid``) is killed with SIGKILL before ``exit.json``
@@ -86,6 +96,10 @@ _CANCEL_NOTES = {
 _LEFTOVER_WAIT = 10.0  # seconds to wait for SIGKILLed leftovers before giving up
 
 _pending: list[int] = []
+_CLONE_NEWNS = 0x00020000
+_MS_BIND = 4096
+_MS_REC = 16384
+_MS_PRIVATE = 1 << 18
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -206,6 +220,53 @@ def _as_user(switch: bool, uid: int, gid: int, groups: list[int]) -> Iterator[No
         os.setgroups(saved)
 
 
+def _cg_write(cgroup: str, name: str, text: str) -> None:
+    with open(os.path.join(cgroup, name), "w", encoding="ascii") as fh:
+        fh.write(text)
+
+
+def _cg_procs(cgroup: str) -> list[int]:
+    try:
+        with open(os.path.join(cgroup, "cgroup.procs"), encoding="ascii") as fh:
+            return [int(p) for p in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _cg_oom_kills(cgroup: str) -> int:
+    try:
+        with open(os.path.join(cgroup, "memory.events"), encoding="ascii") as fh:
+            for line in fh:
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit():
+                    return int(value)
+    except OSError:
+        pass
+    return 0
+
+
+def hide_devices(paths: list[str], blocker: str) -> None:
+    """Enter a mount namespace of our own where ``paths`` are ``blocker`` (mode 000).
+
+    Raises:
+        OSError: the namespace or a mount could not be made.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare(CLONE_NEWNS): {os.strerror(err)}")
+    # Our mounts must not propagate back to the host's namespace.
+    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount --make-rprivate /: {os.strerror(err)}")
+    for path in paths:
+        if libc.mount(blocker.encode(), path.encode(), None, _MS_BIND, None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"bind mount over {path}: {os.strerror(err)}")
+
+
 class Wrapper:
     """One attempt: spawn, supervise, clean up, record."""
 
@@ -224,6 +285,7 @@ class Wrapper:
         self.start_time = time.time()
         self.wake_r = -1
         self.subreaper = False
+        self.cgroup = ""
 
     def path(self, name: str) -> str:
         return os.path.join(self.dir, name)
@@ -279,6 +341,7 @@ class Wrapper:
         out_fd, self.err_fd, in_fd = fds
         if note:
             self.note(note)
+        self.confine()
         extra: dict[str, Any] = {}
         if switch:
             extra = {"user": uid, "group": gid, "extra_groups": groups}
@@ -304,6 +367,7 @@ class Wrapper:
             for fd in {out_fd, in_fd}:
                 if fd != self.err_fd:
                     os.close(fd)
+            self.leave_cgroup()
         self.pgid = self.proc.pid
         try:
             started = create_time(self.pgid)
@@ -314,6 +378,37 @@ class Wrapper:
             {"pid": self.proc.pid, "pgid": self.pgid, "create_time": started},
             durable=False,
         )
+
+    def confine(self) -> None:
+        """Hide other jobs' devices and join the attempt's cgroup (before the fork)."""
+        hide = [str(p) for p in self.launch.get("hide") or []]
+        if hide:
+            try:
+                hide_devices(hide, str(self.launch.get("blocker") or ""))
+            except OSError as exc:
+                raise LaunchError(f"could not hide other jobs' GPUs: {exc.strerror}") from exc
+        cgroup = str(self.launch.get("cgroup") or "")
+        if cgroup:
+            try:
+                _cg_write(cgroup, "cgroup.procs", str(os.getpid()))
+            except OSError as exc:
+                raise LaunchError(f"could not join cgroup {cgroup}: {exc.strerror}") from exc
+            self.cgroup = cgroup
+
+    def leave_cgroup(self) -> None:
+        """Move the wrapper out of the job's cgroup, to ``cgroup_home``."""
+        home = str(self.launch.get("cgroup_home") or "")
+        if self.cgroup and home:
+            try:
+                _cg_write(home, "cgroup.procs", str(os.getpid()))
+            except OSError as exc:
+                # Still inside: cgroup.kill would take the wrapper too, so use pids.
+                self.note(f"gsched: warning: wrapper stays in the job's cgroup: {exc.strerror}\n")
+                self.launch["cgroup_home"] = ""
+
+    def cgroup_pids(self) -> list[int]:
+        me = os.getpid()
+        return [p for p in _cg_procs(self.cgroup) if p != me] if self.cgroup else []
 
     def open_files(self, cwd: str) -> tuple[int, int, int]:
         """Open stdout, stderr and stdin as the current effective user."""
@@ -487,9 +582,14 @@ class Wrapper:
                         os.kill(pid, sig)
 
     def signal_group(self, sig: int) -> None:
-        if self.group_is_ours():
+        grouped = self.group_is_ours()
+        if grouped:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pgid, sig)
+        for pid in self.cgroup_pids():  # those that left the group, and their children
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if not grouped or os.getpgid(pid) != self.pgid:  # not signalled twice
+                    os.kill(pid, sig)
 
     def reap(self) -> bool:
         """Collect every exited child; True if any child remains."""
@@ -545,6 +645,9 @@ class Wrapper:
         return found
 
     def kill_all(self, sig: int) -> None:
+        if sig == signal.SIGKILL and self.cgroup and self.launch.get("cgroup_home"):
+            with contextlib.suppress(OSError):
+                _cg_write(self.cgroup, "cgroup.kill", "1")
         self.signal_group(sig)
         for pid in self.descendants():
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -567,7 +670,7 @@ class Wrapper:
         while True:
             self.kill_all(signal.SIGKILL)
             children = self.reap()
-            if not children and not self.group_alive():
+            if not children and not self.group_alive() and not self.cgroup_pids():
                 return
             if time.monotonic() > give_up:
                 left = self.descendants()
@@ -576,6 +679,22 @@ class Wrapper:
                 )
                 return
             time.sleep(0.02)
+
+    def check_oom(self) -> None:
+        """An OOM kill in the job's cgroup ends it OUT_OF_MEMORY (unless cancelled)."""
+        if not self.cgroup or self.reason:
+            return
+        kills = _cg_oom_kills(self.cgroup)
+        if kills:
+            self.reason = "oom"
+            self.message = (self.message + " " if self.message else "") + (
+                f"{kills} process(es) killed by the OOM killer (memory limit)"
+            )
+            self.note(
+                f"gsched: error: Detected {kills} oom-kill event(s) in StepId="
+                f"{self.launch.get('job_id', '?')}.batch. Some of your processes may have "
+                "been killed by the cgroup out-of-memory handler.\n"
+            )
 
     # ------------------------------------------------------------ record
 
@@ -612,6 +731,10 @@ class Wrapper:
             self.record(0, signal.SIGKILL)
             raise
         self.clean_up()
+        self.check_oom()
+        if self.cgroup:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.cgroup)  # empty now; the agent removes it otherwise
         status = self.status if self.status is not None else 0
         if os.WIFSIGNALED(status):
             self.record(0, os.WTERMSIG(status))

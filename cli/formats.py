@@ -1234,6 +1234,9 @@ _NODE_COLS: dict[str, _Col] = {
     "i": _Col("RESERVATION", _S("")),
     "I": _Col("PRIO_JOB_FACTOR", _S("1")),
     "K": _Col("GRES_USED", _node_val(_gres_used, "(null)"), cut=False, node=True),
+    # gsched extension: how the node confines jobs (cgroup2:memory,cpu,... or none (why))
+    "k": _Col("CONFINEMENT", _node_val(lambda n: n.confinement or "unknown", "n/a"), cut=False,
+              node=True),
     "l": _Col("TIMELIMIT", lambda r, c: _limit_str(r.part.max_time, "infinite") if r.part else "n/a"),
     "L": _Col("DEFAULTTIME", lambda r, c: _limit_str(r.part.default_time, "n/a") if r.part else "n/a"),
     "m": _Col("MEMORY", lambda r, c: _same_or_min([n.mem_mb for n in r.nodes]), node=True),

@@ -49,7 +49,12 @@ def _parser(prog: str) -> _Parser:
     a("-M", "--clusters", help="accepted for compatibility; no effect")
     a("-n", "--nodes", help="only these nodes (hostlist, e.g. n[1-4])")
     a("-N", "--Node", dest="node_view", action="store_true", help="one line per node")
-    a("-o", "--format", help="sinfo format string; %%K is GRES_USED (gsched extension)")
+    a(
+        "-o",
+        "--format",
+        help="sinfo format string; gsched extensions: %%K is GRES_USED, %%k is CONFINEMENT "
+        "(cgroup2:CONTROLLERS, +devns: other GPUs hidden; none (why): process groups only)",
+    )
     a("-p", "--partition", help="comma separated partitions")
     a("-r", "--responding", action="store_true", help="only nodes whose agent is connected")
     a(

@@ -11,6 +11,8 @@ gsched certs --out DIR --hosts H,.. a small CA and per-host TLS certificates
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -313,6 +315,8 @@ def up(
         "default = true\n\n"
         "[agent]\n"
         f'gpus = "{gpus}"\n'
+        # one cgroup subtree per local cluster: several may run on one host
+        f'cgroup_root = "gsched/up-{hashlib.sha1(str(state).encode()).hexdigest()[:10]}"\n'
     )
     from gsched.common import clusterkey
 
@@ -379,6 +383,7 @@ def down(state_dir: str, keep_jobs: bool) -> None:
             os.kill(pid, signal.SIGKILL)
     if not keep_jobs:
         _stop_jobs(state)
+        _remove_cgroups(state)
     for tag in pids:
         (state / f"{tag}.pid").unlink(missing_ok=True)
     click.echo(f"gsched stopped ({', '.join(sorted(live)) or 'nothing was running'})")
@@ -396,6 +401,31 @@ def _stop_jobs(state: Path) -> None:
                 proc.terminate()
         except (OSError, ValueError, IndexError, KeyError, TypeError, psutil.Error):
             continue
+
+
+def _remove_cgroups(state: Path, wait: float = 10.0) -> None:
+    """Remove this cluster's cgroup subtree once its wrappers are gone (best effort)."""
+    from gsched.agent.cgroups import find_mount
+    from gsched.common import config
+
+    mount = find_mount()
+    try:
+        root = config.load(str(state / "gsched.toml")).agent.cgroup_root
+    except config.ConfigError:
+        return
+    if mount is None or not root.startswith("gsched/up-"):
+        return  # only the subtree `gsched up` made for this cluster
+    top = Path(mount) / root
+    deadline = time.monotonic() + wait
+    while top.is_dir():
+        for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
+        if not top.is_dir() or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def main() -> None:

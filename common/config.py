@@ -32,6 +32,8 @@ Layout of the file (every key optional)::
     accept_unknown_nodes = true           # agents not named by any partition may register (they join partitions with nodes = "ALL")
     socket = ""                           # local Unix socket (default <state_dir>/controller.sock; "none": off)
     key_file = ""                         # cluster secret (gsched keygen); default <state_dir>/cluster.key
+    submit_rate = 0.0                     # jobs/s per user (token bucket; operators exempt); 0 = off
+    submit_burst = 0                      # jobs a user may submit at once; 0 = 10 s worth
     default_partition = "main"
     auth_type = "local"                   # local | munge | none (see docs/security.md)
     munge_socket = ""                     # munged's socket (default: libmunge's)
@@ -102,6 +104,10 @@ Layout of the file (every key optional)::
     state_dir = ""                        # default: <state_dir>/agent-<name>
     gpu_max_temp_c = 0                    # hotter GPUs are unhealthy; 0 = no limit
     tls_ca = ""                           # default: [controller] tls_ca
+    cgroups = true                        # confine jobs in cgroup v2 (when root and mounted)
+    cgroup_root = "gsched"                # under the cgroup2 mount; the node name is added
+    gpu_device_path = "/dev/nvidia{index}" # device node of GPU {index}; "" = do not hide
+    allow_root_jobs = true                # false: refuse jobs submitted by root
 """
 
 from __future__ import annotations
@@ -210,6 +216,8 @@ class ControllerConfig(NamedTuple):
     tls_key: str = ""
     tls_ca: str = ""  # PEM CA that clients and agents verify the controller with
     pin_nodes: tuple[tuple[str, str], ...] = ()  # (node, host): where that node must connect from
+    submit_rate: float = 0.0  # jobs/s each user may keep submitting (token bucket); 0 = no limit
+    submit_burst: int = 0  # submissions a user may make at once; 0 = ten seconds' worth
 
 
 class AgentConfig(NamedTuple):
@@ -221,6 +229,10 @@ class AgentConfig(NamedTuple):
     state_dir: str = ""
     gpu_max_temp_c: int = 0  # a GPU hotter than this is unhealthy; 0 = no limit
     tls_ca: str = ""  # CA to verify the controller with; default [controller] tls_ca
+    cgroups: bool = True  # confine jobs in cgroup v2 where the agent is root and it is mounted
+    cgroup_root: str = "gsched"  # relative to the cgroup2 mount; the node name is appended
+    gpu_device_path: str = "/dev/nvidia{index}"  # other jobs' GPU nodes are hidden; "" = off
+    allow_root_jobs: bool = True  # False: jobs submitted by root fail to launch
 
 
 class Config(NamedTuple):
@@ -285,6 +297,17 @@ def _section(cls: type, raw: dict[str, Any], where: str) -> Any:
     return cls(**raw)
 
 
+def _check_agent(agent: AgentConfig) -> None:
+    root = agent.cgroup_root
+    if not root.strip("/") or ".." in root.split("/") or "\0" in root or "\n" in root:
+        raise ConfigError(f"[agent] cgroup_root: invalid path {root!r}")
+    dev = agent.gpu_device_path
+    if dev and ("{index}" not in dev or not dev.startswith("/")):
+        raise ConfigError(
+            f"[agent] gpu_device_path: expected an absolute path with {{index}}, got {dev!r}"
+        )
+
+
 def load(path: str | None = None) -> Config:
     """Read and validate the configuration file.
 
@@ -317,6 +340,9 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
     cluster_name = str(raw.pop("cluster_name", "gsched"))
     ctl = _section(ControllerConfig, _security(dict(raw.pop("controller", {}))), "controller")
     agent = _section(AgentConfig, dict(raw.pop("agent", {})), "agent")
+    _check_agent(agent)
+    if ctl.submit_rate < 0 or ctl.submit_burst < 0:
+        raise ConfigError("[controller] submit_rate and submit_burst must not be negative")
     parts = []
     for i, p in enumerate(raw.pop("partitions", [])):
         p = dict(p)

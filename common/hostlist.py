@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["MAX_HOSTS", "HostlistError", "compress", "expand", "is_in"]
+__all__ = ["MAX_HOSTS", "HostlistError", "compress", "count", "expand", "is_in"]
 
 # SLURM refuses single ranges above 64K hosts; we also bound the whole expansion
 # so a typo such as ``n[1-99999999]`` cannot eat the controller's memory.
@@ -54,6 +54,38 @@ def expand(expr: str) -> list[str]:
         if len(hosts) > MAX_HOSTS:
             raise HostlistError(f"too many hosts in hostlist {expr!r}")
     return hosts
+
+
+def count(expr: str) -> int:
+    """How many hosts ``expr`` names (duplicates counted), without expanding it.
+
+    Raises:
+        HostlistError: ``expr`` is malformed (as :func:`expand` would say).
+    """
+    total = 0
+    for token in _split_top_level(expr):
+        parts = re.split(r"\[([^\]]*)\]", token)
+        n = 1
+        for i in range(1, len(parts), 2):
+            n *= _group_size(parts[i], expr)
+        total += n
+    return total
+
+
+def _group_size(group: str, expr: str) -> int:
+    if not group:
+        raise HostlistError(f"empty brackets in hostlist {expr!r}")
+    size = 0
+    for item in group.split(","):
+        match = _RANGE_RE.match(item)
+        if not match:
+            raise HostlistError(f"invalid range {item!r} in hostlist {expr!r}")
+        lo = int(match.group(1))
+        hi = int(match.group(2)) if match.group(2) is not None else lo
+        if hi < lo:
+            raise HostlistError(f"invalid range {item!r} in hostlist {expr!r}")
+        size += hi - lo + 1
+    return size
 
 
 def is_in(name: str, expr: str) -> bool:
@@ -165,6 +197,8 @@ def _expand_group(group: str, expr: str) -> list[str]:
         if hi - lo + 1 > MAX_RANGE:
             raise HostlistError(f"too many hosts in range {item!r} of hostlist {expr!r}")
         width = len(lo_text)  # SLURM pads every number to the width of the low end
+        if len(numbers) + hi - lo + 1 > MAX_HOSTS:  # many ranges in one bracket
+            raise HostlistError(f"too many hosts in hostlist {expr!r}")
         numbers.extend(f"{n:0{width}d}" for n in range(lo, hi + 1))
     return numbers
 

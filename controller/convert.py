@@ -275,4 +275,5 @@ def node_info(node: Node, cluster: Cluster) -> pb.NodeInfo:
         reason_user=node.reason_user,
         connected=node.connected and not node.suspect,
         failure_score=health.score(node.failures, time.time(), cluster.failure_window),
+        confinement=str(info.get("confinement", "")),
     )

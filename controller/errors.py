@@ -8,6 +8,7 @@ Tree::
     ├── PermissionDenied    -> PERMISSION_DENIED  (acting on someone else's job)
     ├── Unauthenticated     -> UNAUTHENTICATED    (no verified identity)
     ├── Conflict            -> FAILED_PRECONDITION (wrong state for the request)
+    ├── RateLimited         -> RESOURCE_EXHAUSTED (too many requests; retry later)
     └── InvalidTransition   -> INTERNAL           (a bug: an illegal state change)
 
 Messages use SLURM's phrases so the CLI can print them as SLURM does.
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidTransition",
     "NotFound",
     "PermissionDenied",
+    "RateLimited",
     "Unauthenticated",
 ]
 
@@ -56,3 +58,7 @@ class InvalidTransition(GschedError):
 
 class Unauthenticated(GschedError):
     code = "UNAUTHENTICATED"
+class RateLimited(GschedError):
+    """A user submits faster than ``[controller] submit_rate`` allows."""
+
+    code = "RESOURCE_EXHAUSTED"

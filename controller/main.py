@@ -54,7 +54,11 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
     _private_sqlite(cfg.database_url)
     ctl.recover()
     ctl.start()
+    from gsched.controller.guard import MalformedGuard
+
     server = grpc.aio.server(
+        # outermost first: undecodable bytes are refused before authentication
+        interceptors=[MalformedGuard(), AuthInterceptor(authn)],
         options=[
             ("grpc.keepalive_time_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
@@ -62,7 +66,6 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.max_send_message_length", 256 * 1024 * 1024),
         ],
-        interceptors=[AuthInterceptor(authn)],
     )
     jobs, admin = JobService(ctl), AdminService(ctl)
     jobs.auth = admin.auth = authn

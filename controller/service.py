@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import grpc
 
 from gsched.common import clusterkey
-from gsched.controller import convert, convert_policy
+from gsched.controller import convert, convert_policy, limits
 from gsched.controller.auth import CALLER
 from gsched.controller.cluster import DENIED, Caller, NodeReport
 from gsched.controller.errors import (
@@ -27,6 +27,7 @@ from gsched.controller.errors import (
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    RateLimited,
     Unauthenticated,
 )
 from gsched.controller.jobs import ACTIVE_STATES, Job, JobState
@@ -47,6 +48,7 @@ _CODES = {
     "FAILED_PRECONDITION": grpc.StatusCode.FAILED_PRECONDITION,
     "INTERNAL": grpc.StatusCode.INTERNAL,
     "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
+    "RESOURCE_EXHAUSTED": grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 STATE_NAMES = {s.value for s in JobState}
 
@@ -73,6 +75,7 @@ def handler(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     @functools.wraps(fn)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
         try:
+            limits.check(request)
             return await fn(self, request, context)
         except GschedError as exc:
             if exc.code == "PERMISSION_DENIED":
@@ -110,6 +113,10 @@ class JobService(rpc.JobServiceServicer):
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
         self._info_cache: dict[int, tuple[int, bytes]] = {}
+        from gsched.controller.ratelimit import SubmitLimiter
+
+        cc = ctl.cfg.controller
+        self.submit_limiter = SubmitLimiter(cc.submit_rate, cc.submit_burst)
 
     @property
     def cluster(self) -> Any:
@@ -122,6 +129,13 @@ class JobService(rpc.JobServiceServicer):
         if spec.nice < 0 and not caller.admin:
             raise PermissionDenied("Access/permission denied: only operators may set a negative nice")
         req = convert.request_from_spec(spec)
+        if not caller.admin:
+            wait = self.submit_limiter.take(caller.uid, self.ctl.clock())
+            if wait > 0:
+                raise RateLimited(
+                    f"Batch job submission failed: user {caller.user} is over the submission "
+                    f"rate limit ({self.submit_limiter.rate:g} jobs/s); retry in {wait:.1f} s"
+                )
         gid = caller.gid  # verified with the uid (credential or SO_PEERCRED)
         if gid < 0:
             try:
@@ -466,6 +480,7 @@ class JobService(rpc.JobServiceServicer):
     ) -> AsyncIterator[pb.StepEvent]:
         """Run a job step on the job's allocation; stream output and exits back."""
         try:
+            limits.check(request)
             caller = identify(context)
             job = self.cluster._own(request.job_id, caller)
             if job.state != JobState.RUNNING:
@@ -757,6 +772,7 @@ class AgentLinkService(rpc.AgentLinkServicer):
                 "boot_time": hello.boot_time,
                 "arch": hello.arch,
                 "os": hello.os,
+                "confinement": hello.confinement,
             },
         )
         try:

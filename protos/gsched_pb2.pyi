@@ -398,7 +398,7 @@ class GpuInfo(_message.Message):
     def __init__(self, index: _Optional[int] = ..., uuid: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., memory_mb: _Optional[int] = ..., healthy: _Optional[bool] = ..., health_reason: _Optional[str] = ..., temperature_c: _Optional[int] = ..., utilization: _Optional[int] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("name", "state", "reason", "cpus", "cpus_alloc", "mem_mb", "mem_alloc_mb", "gpus", "gpus_alloc", "partitions", "address", "hostname", "gpu_backend", "last_seen", "boot_time", "registered_time", "version", "arch", "os", "cpu_load", "free_mem_mb", "job_ids", "reason_time", "reason_user", "connected", "failure_score")
+    __slots__ = ("name", "state", "reason", "cpus", "cpus_alloc", "mem_mb", "mem_alloc_mb", "gpus", "gpus_alloc", "partitions", "address", "hostname", "gpu_backend", "last_seen", "boot_time", "registered_time", "version", "arch", "os", "cpu_load", "free_mem_mb", "job_ids", "reason_time", "reason_user", "connected", "failure_score", "confinement")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -425,6 +425,7 @@ class NodeInfo(_message.Message):
     REASON_USER_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
     FAILURE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    CONFINEMENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: str
     reason: str
@@ -451,7 +452,8 @@ class NodeInfo(_message.Message):
     reason_user: str
     connected: bool
     failure_score: int
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., cpus: _Optional[int] = ..., cpus_alloc: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_alloc_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpus_alloc: _Optional[int] = ..., partitions: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., hostname: _Optional[str] = ..., gpu_backend: _Optional[str] = ..., last_seen: _Optional[float] = ..., boot_time: _Optional[float] = ..., registered_time: _Optional[float] = ..., version: _Optional[str] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., cpu_load: _Optional[float] = ..., free_mem_mb: _Optional[int] = ..., job_ids: _Optional[_Iterable[int]] = ..., reason_time: _Optional[float] = ..., reason_user: _Optional[str] = ..., connected: _Optional[bool] = ..., failure_score: _Optional[int] = ...) -> None: ...
+    confinement: str
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., cpus: _Optional[int] = ..., cpus_alloc: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_alloc_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpus_alloc: _Optional[int] = ..., partitions: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., hostname: _Optional[str] = ..., gpu_backend: _Optional[str] = ..., last_seen: _Optional[float] = ..., boot_time: _Optional[float] = ..., registered_time: _Optional[float] = ..., version: _Optional[str] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., cpu_load: _Optional[float] = ..., free_mem_mb: _Optional[int] = ..., job_ids: _Optional[_Iterable[int]] = ..., reason_time: _Optional[float] = ..., reason_user: _Optional[str] = ..., connected: _Optional[bool] = ..., failure_score: _Optional[int] = ..., confinement: _Optional[str] = ...) -> None: ...
 
 class PartitionInfo(_message.Message):
     __slots__ = ("name", "is_default", "state", "nodes", "default_time", "max_time", "max_nodes", "priority_tier", "priority_job_factor", "allow_accounts", "allow_groups", "exclusive")
@@ -874,7 +876,7 @@ class AttemptRef(_message.Message):
     def __init__(self, job_id: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node", "hostname", "address", "cpus", "mem_mb", "gpus", "gpu_backend", "running", "version", "boot_time", "arch", "os", "secret", "finished", "sent")
+    __slots__ = ("node", "hostname", "address", "cpus", "mem_mb", "gpus", "gpu_backend", "running", "version", "boot_time", "arch", "os", "secret", "finished", "sent", "confinement")
     NODE_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -890,6 +892,7 @@ class Hello(_message.Message):
     SECRET_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     SENT_FIELD_NUMBER: _ClassVar[int]
+    CONFINEMENT_FIELD_NUMBER: _ClassVar[int]
     node: str
     hostname: str
     address: str
@@ -905,7 +908,8 @@ class Hello(_message.Message):
     secret: str
     finished: _containers.RepeatedCompositeFieldContainer[AttemptRef]
     sent: float
-    def __init__(self, node: _Optional[str] = ..., hostname: _Optional[str] = ..., address: _Optional[str] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpu_backend: _Optional[str] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., version: _Optional[str] = ..., boot_time: _Optional[float] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., secret: _Optional[str] = ..., finished: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., sent: _Optional[float] = ...) -> None: ...
+    confinement: str
+    def __init__(self, node: _Optional[str] = ..., hostname: _Optional[str] = ..., address: _Optional[str] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., gpu_backend: _Optional[str] = ..., running: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., version: _Optional[str] = ..., boot_time: _Optional[float] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., secret: _Optional[str] = ..., finished: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., sent: _Optional[float] = ..., confinement: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("cpu_load", "free_mem_mb", "gpus", "running", "sent")
