@@ -239,7 +239,7 @@ class Eligibility:
         if info is not None:
             if info.members.get(job.array_task_id) == job.job_id:
                 del info.members[job.array_task_id]
-            if not info.members and info.finished and a not in self.c.jobs:
+            if not info.members and a not in self.c.jobs:
                 del self.arrays[a]
 
     def reindex(self) -> None:
