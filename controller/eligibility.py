@@ -301,6 +301,7 @@ class Eligibility:
             pending=job.state in _WAITING,
             finished=job.is_final,
             failed=job.is_final and job.state != S.COMPLETED,
+            end_time=job.end_time,
         )
 
     def _remainder(self, a: int) -> tuple[Job | None, int]:

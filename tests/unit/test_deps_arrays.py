@@ -181,11 +181,19 @@ def test_after_with_delay(cluster: Cluster) -> None:
 def test_after_cancelled_before_start(cluster: Cluster) -> None:
     up = submit(cluster, hold=True)
     down = submit(cluster, extra={"dependency": f"after:{up.job_id}"})
+    later = submit(cluster, extra={"dependency": f"after:{up.job_id}+1"})
     cluster.schedule(1.0)
     assert down.reason == "Dependency"
     cluster.cancel(up.job_id, ALICE, 2.0)
     cluster.schedule(3.0)
     assert down.state == S.RUNNING
+    assert later.state == S.PENDING  # +1 minute from the cancellation
+    assert cluster.elig.index.timers == {later.job_id: 62.0}
+    for n in cluster.nodes:
+        cluster.node_heartbeat(n, None, 62.0)
+    cluster.tick(62.0)
+    cluster.schedule(62.0)
+    assert later.state == S.RUNNING
 
 
 def test_or_dependency(cluster: Cluster) -> None:
