@@ -390,6 +390,14 @@ def test_aftercorr(cluster: Cluster) -> None:
     started = [j for j in cluster.jobs.values() if j.array_job_id == down.job_id
                and j.state == S.RUNNING]
     assert [j.array_task_id for j in started] == [0]
+    t1 = next(j for j in cluster.jobs.values() if j.array_job_id == up.job_id
+              and j.array_task_id == 1)
+    finish(cluster, t1, code=1, now=7.0)
+    cluster.schedule(8.0)
+    cluster.schedule(9.0)
+    d1 = next(j for j in cluster.jobs.values() if j.array_job_id == down.job_id
+              and j.array_task_id == 1)
+    assert (d1.state, d1.reason) == (S.PENDING, "DependencyNeverSatisfied")
 
 
 def test_cancel_array_parts(cluster: Cluster) -> None:
@@ -491,11 +499,20 @@ def test_random_walk_arrays_keep_their_invariants(seed: int) -> None:
         meta = submit(c, now, extra={"array": spec}, gpus_per_node=rnd.choice([0, 1, 2]))
         arrays[meta.job_id] = (count, limit)
     deps: list[tuple[Job, str, int]] = []
-    for a in arrays:
+    corr: dict[int, int] = {}  # dependent array -> upstream array (aftercorr)
+    for a in list(arrays):
         for kind in ("afterok", "afterany", "afternotok"):
             deps.append((submit(c, now, extra={"dependency": f"{kind}:{a}"}), kind, a))
+        count = arrays[a][0]
+        d = submit(c, now, extra={"array": f"0-{count - 1}", "dependency": f"aftercorr:{a}"})
+        corr[d.job_id] = a
 
     def check_dependents() -> None:
+        for job in c.jobs.values():
+            if job.array_job_id in corr and job.state == S.RUNNING and job.start_time == now:
+                up = [j for j in c.jobs.values() if j.array_job_id == corr[job.array_job_id]
+                      and j.array_task_id == job.array_task_id]
+                assert [j.state for j in up] == [S.COMPLETED], (job.label, up)
         for job, kind, a in deps:
             if job.state != S.RUNNING or job.start_time != now:
                 continue
@@ -555,6 +572,14 @@ def test_random_walk_arrays_keep_their_invariants(seed: int) -> None:
         left = [(j.label, j.state, j.reason, j.hold) for j in c.jobs.values()
                 if j.array_job_id == a and not j.is_final]
         assert not left, left
+    for d, a in corr.items():
+        for job in [j for j in c.jobs.values() if j.array_job_id == d]:
+            up = next((j for j in c.jobs.values() if j.array_job_id == a
+                       and j.array_task_id == job.array_task_id), None)
+            assert job.array_tasks is None, job.label  # every task was decided
+            ok = up is not None and up.state == S.COMPLETED
+            assert job.is_final if ok else job.reason == "DependencyNeverSatisfied", (
+                job.label, job.state, job.reason, up and up.state)
     for job, kind, _ in deps:
         assert job.is_final or job.reason == "DependencyNeverSatisfied", (kind, job.reason)
         assert job.state != S.PENDING or kind != "afterany"
