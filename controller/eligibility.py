@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 S = JobState
 # How many tasks of one array's pending remainder are offered to one scheduling
 # pass. When they all start, another pass follows at once.
-ARRAY_OFFER = 64
+ARRAY_OFFER = 256
 _WAITING = frozenset({S.PENDING, S.REQUEUED})
 _RUNNING = frozenset({S.RUNNING, S.COMPLETING})
 
