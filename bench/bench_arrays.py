@@ -12,7 +12,7 @@ core   The pure core (no I/O), --nodes (100) nodes x 8 GPUs all busy with one-GP
        the passes that fill the GPUs freed twice over (pending jobs, then tasks).
 real   A real controller and 2 agents (4 fake GPUs each; started here, stopped here):
        one ``gsub --array=0-N-1 --gres=gpu:1`` process (wall time), ``gqueue`` (default
-       output, median of 5 processes) with the array pending, ``gqueue -r`` (one line
+       output, median of 5 processes) on the empty queue and with the array pending, ``gqueue -r`` (one line
        per task), ``gctl show job A_k``, rows in the jobs table, ``gcancel A`` until
        nothing of the array is left.
 """
@@ -203,6 +203,7 @@ class Local:
 def part_real(tasks: int) -> dict[str, Any]:
     c = Local(tasks)
     try:
+        empty = [c.timed("gqueue")[0] for _ in range(5)]
         sub_s, p = c.timed("gsub", "--parsable", f"--array=0-{tasks - 1}", "--gres=gpu:1",
                            "-o", "/dev/null", "--wrap", "sleep 300")
         assert p.returncode == 0, p.stderr
@@ -227,6 +228,7 @@ def part_real(tasks: int) -> dict[str, Any]:
         return {
             "agents": 2, "gpus": 8, "array_tasks": tasks,
             "gsub_array_ms": ms(sub_s),
+            "gqueue_ms_median_empty_queue": ms(statistics.median(empty)),
             "gqueue_ms_median": ms(statistics.median(samples)),
             "gqueue_lines": len(lines),
             "gqueue_first_lines": lines[:3],
