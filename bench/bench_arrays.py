@@ -5,14 +5,14 @@
 
 Two parts; prints a table on stderr and ONE JSON object on stdout (and into ``--out``).
 
-core   The pure core (no I/O), 100 nodes x 8 GPUs all busy with 800 running one-GPU
+core   The pure core (no I/O), --nodes (100) nodes x 8 GPUs all busy with one-GPU
        jobs and 1,000 other pending jobs: time to submit the array (parse + enqueue),
        scheduling pass time (median, p90) with it pending against the same queue
-       without it, how many job records exist (the array stays one record), then the
-       time of the pass that starts 800 tasks once every node is freed.
+       without it, how many job records exist (the array stays one record), then
+       the passes that fill the GPUs freed twice over (pending jobs, then tasks).
 real   A real controller and 2 agents (4 fake GPUs each; started here, stopped here):
        one ``gsub --array=0-N-1 --gres=gpu:1`` process (wall time), ``gqueue`` (default
-       output, median of 5 processes) with the array pending, ``gqueue -r`` (one line
+       output, median of 5 processes) on the empty queue and with the array pending, ``gqueue -r`` (one line
        per task), ``gctl show job A_k``, rows in the jobs table, ``gcancel A`` until
        nothing of the array is left.
 """
@@ -48,7 +48,7 @@ def ms(seconds: float) -> float:
 # ---------------------------------------------------------------- core
 
 
-def part_core(tasks: int, passes: int) -> dict[str, Any]:
+def part_core(tasks: int, passes: int, nodes: int = 100) -> dict[str, Any]:
     from gsched.controller.cluster import Cluster, NodeReport
     from gsched.controller.jobs import Job, Request
     from gsched.controller.nodes import Gpu
@@ -57,8 +57,9 @@ def part_core(tasks: int, passes: int) -> dict[str, Any]:
     logging_off()
     c = Cluster([Partition("main", all_nodes=True, default=True)], "main",
                 max_array_size=tasks + 1)
-    for i in range(100):
-        c.node_hello(f"n{i:03d}", NodeReport(64, 512000, tuple(Gpu(g, "a100") for g in range(8)),
+    gpus = nodes * 8
+    for i in range(nodes):
+        c.node_hello(f"n{i:04d}", NodeReport(64, 512000, tuple(Gpu(g, "a100") for g in range(8)),
                                              {}), [], [], 0.0)
 
     def job(**extra: Any) -> Job:
@@ -66,11 +67,11 @@ def part_core(tasks: int, passes: int) -> dict[str, Any]:
                    request=Request(gpus_per_node=1, cpus_per_node=1, time_limit=3600),
                    spec=b"", submit_time=0.0, **extra)
 
-    for _ in range(800):
+    for _ in range(gpus):
         c.submit(job(), 1.0)
     c.schedule(1.0)
     running = [j for j in c.jobs.values() if j.state == "RUNNING"]
-    assert len(running) == 800
+    assert len(running) == gpus
     for _ in range(1000):
         c.submit(job(), 2.0)
 
@@ -100,7 +101,7 @@ def part_core(tasks: int, passes: int) -> dict[str, Any]:
         c.job_exited(j.batch_host, j.job_id, j.attempt, 0, 0, "", 8.0)
     passes_to_fill, started = 0, 0
     t0 = time.perf_counter()
-    while c.need_schedule and passes_to_fill < 100:
+    while c.need_schedule and passes_to_fill < 1000:
         before = sum(1 for j in c.jobs.values() if j.state == "RUNNING")
         c.schedule(9.0)
         passes_to_fill += 1
@@ -110,15 +111,15 @@ def part_core(tasks: int, passes: int) -> dict[str, Any]:
                         if j.state == "RUNNING" and j.array_job_id == meta.job_id)
     c.validate()
     return {
-        "nodes": 100, "gpus": 800, "other_pending": 1000, "array_tasks": tasks,
+        "nodes": nodes, "gpus": gpus, "other_pending": 1000, "array_tasks": tasks,
         "array_submit_ms": ms(submit_s),
         "pass_ms_median_without_array": ms(statistics.median(base)),
         "pass_ms_median_with_array": ms(statistics.median(with_array)),
         "pass_ms_p90_with_array": ms(sorted(with_array)[int(0.9 * (len(with_array) - 1))]),
         "job_records_with_array_pending": records,
-        "pass_ms_start_800_plain_jobs": ms(refill_s),
-        "array_tasks_started_beside_200_plain_jobs": tasks_running,
-        "passes_to_fill_800_gpus_with_tasks": passes_to_fill,
+        "pass_ms_start_plain_jobs_on_freed_gpus": ms(refill_s),
+        "array_tasks_started_beside_the_other_pending_jobs": tasks_running,
+        "passes_to_fill_the_gpus": passes_to_fill,
         "fill_ms_total": ms(fill_s),
         "array_remainder_after_fill": len(meta.array_tasks or ()),
     }
@@ -202,6 +203,7 @@ class Local:
 def part_real(tasks: int) -> dict[str, Any]:
     c = Local(tasks)
     try:
+        empty = [c.timed("gqueue")[0] for _ in range(5)]
         sub_s, p = c.timed("gsub", "--parsable", f"--array=0-{tasks - 1}", "--gres=gpu:1",
                            "-o", "/dev/null", "--wrap", "sleep 300")
         assert p.returncode == 0, p.stderr
@@ -226,6 +228,7 @@ def part_real(tasks: int) -> dict[str, Any]:
         return {
             "agents": 2, "gpus": 8, "array_tasks": tasks,
             "gsub_array_ms": ms(sub_s),
+            "gqueue_ms_median_empty_queue": ms(statistics.median(empty)),
             "gqueue_ms_median": ms(statistics.median(samples)),
             "gqueue_lines": len(lines),
             "gqueue_first_lines": lines[:3],
@@ -246,13 +249,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1,000 tasks, fewer passes")
     ap.add_argument("--out", default="")
     ap.add_argument("--skip-real", action="store_true", help="only the pure core part")
+    ap.add_argument("--nodes", type=int, default=100, help="core part: nodes of 8 GPUs")
     args = ap.parse_args()
     tasks = 1000 if args.quick else args.tasks
     result: dict[str, Any] = {"bench": "arrays", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                               "errors": {}}
-    log(f"core: {tasks}-task array against 100 nodes x 8 GPUs ...")
+    log(f"core: {tasks}-task array against {args.nodes} nodes x 8 GPUs ...")
     try:
-        result["core"] = part_core(tasks, 5 if args.quick else 20)
+        result["core"] = part_core(tasks, 5 if args.quick else 20, args.nodes)
     except Exception as exc:  # a failing part records its error; the other still runs
         result["core"] = None
         result["errors"]["core"] = repr(exc)

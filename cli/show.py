@@ -38,7 +38,9 @@ __all__ = [
 ]
 
 # Reasons for which SLURM shows EligibleTime=Unknown: the job is not eligible yet.
-_NOT_ELIGIBLE = frozenset({"JobHeldUser", "JobHeldAdmin", "Dependency", "BeginTime"})
+_NOT_ELIGIBLE = frozenset(
+    {"JobHeldUser", "JobHeldAdmin", "Dependency", "DependencyNeverSatisfied", "BeginTime"}
+)
 
 # Node states gsched reports that scontrol spells as a base state plus a flag.
 _DRAIN_STATES = frozenset({"DRAINED", "DRAINING"})

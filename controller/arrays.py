@@ -157,8 +157,8 @@ class ArrayInfo:
     """Per-array counts, kept as tasks change state (never recomputed by a scan).
 
     Attributes:
-        members: task id -> job id of every task split off and still in memory.
-        remaining: tasks not split off yet (the meta record's pending set).
+        members: task id -> job id of every task split off and still in memory
+            (the tasks not split off yet are the remainder record's ``array_tasks``).
         running: split tasks RUNNING or COMPLETING (the ``%N`` throttle counts these).
         waiting: split tasks PENDING or REQUEUED.
         failed: tasks that ended in a final state other than COMPLETED.
@@ -167,13 +167,8 @@ class ArrayInfo:
     """
 
     members: dict[int, int] = dataclasses.field(default_factory=dict)
-    remaining: int = 0
     running: int = 0
     waiting: int = 0
     failed: int = 0
     last_start: float = 0.0
     started_any: bool = False
-
-    @property
-    def finished(self) -> bool:
-        return self.remaining == 0 and self.running == 0 and self.waiting == 0

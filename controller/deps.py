@@ -166,7 +166,8 @@ class Upstream:
         pending: some part has not started yet (or is pending again after a requeue).
         finished: every part reached a final state.
         failed: some part ended in a final state other than COMPLETED.
-        cancelled_unstarted: it ended (cancelled) without ever starting.
+        end_time: when it ended (after: a job cancelled before it started counts
+            ``+MIN`` from then).
     """
 
     known: bool
@@ -175,7 +176,7 @@ class Upstream:
     pending: bool = True
     finished: bool = False
     failed: bool = False
-    cancelled_unstarted: bool = False
+    end_time: float = 0.0
 
 
 def evaluate(
@@ -195,8 +196,10 @@ def evaluate(
             term.ready_at = up.start_time + 60 * term.minutes
             if now >= term.ready_at:
                 term.status = FULFILLED
-        elif up.finished:
-            term.status = FULFILLED  # cancelled before it started
+        elif up.finished:  # cancelled before it started: +MIN counts from then
+            term.ready_at = up.end_time + 60 * term.minutes
+            if now >= term.ready_at:
+                term.status = FULFILLED
         return
     if up.failed:
         term.seen_failure = True

@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 S = JobState
 # How many tasks of one array's pending remainder are offered to one scheduling
 # pass. When they all start, another pass follows at once.
-ARRAY_OFFER = 64
+ARRAY_OFFER = 256
 _WAITING = frozenset({S.PENDING, S.REQUEUED})
 _RUNNING = frozenset({S.RUNNING, S.COMPLETING})
 
@@ -227,6 +227,12 @@ class Eligibility:
                     del self.names[(job.uid, job.name)]
         if job.dependency is not None and new != S.PENDING and old == S.PENDING:
             self.index.remove(job.job_id, job.dependency, job.uid, job.name)
+            if new == S.RUNNING:
+                # it started, so its dependency was met (a remainder's aftercorr term
+                # for the task it became, too): a requeue does not make it wait again
+                for t in job.dependency.terms:
+                    if t.status == UNFULFILLED:
+                        t.status = FULFILLED
         before = len(self.index.dirty)
         self.index.changed((job.job_id, a) if a else (job.job_id,), job.uid, job.name)
         if len(self.index.dirty) != before:
@@ -239,7 +245,7 @@ class Eligibility:
         if info is not None:
             if info.members.get(job.array_task_id) == job.job_id:
                 del info.members[job.array_task_id]
-            if not info.members and info.finished and a not in self.c.jobs:
+            if not info.members and a not in self.c.jobs:
                 del self.arrays[a]
 
     def reindex(self) -> None:
@@ -301,6 +307,7 @@ class Eligibility:
             pending=job.state in _WAITING,
             finished=job.is_final,
             failed=job.is_final and job.state != S.COMPLETED,
+            end_time=job.end_time,
         )
 
     def _remainder(self, a: int) -> tuple[Job | None, int]:
@@ -409,7 +416,11 @@ class Eligibility:
                     self.index.timers.get(job.job_id, t.ready_at), t.ready_at
                 )
         state = self._state(job)
-        if state == UNFULFILLED:
+        corr_open = job.array_tasks is not None and any(
+            t.kind == "aftercorr" and t.status == UNFULFILLED for t in dep.terms
+        )
+        if state == UNFULFILLED or (state == FULFILLED and corr_open):
+            # (a remainder's aftercorr terms are decided task by task: keep watching)
             if before != [(t.status, t.ready_at, t.seen_failure) for t in dep.terms]:
                 self.c._dirty(job)  # a term resolved: shown and stored
             return
@@ -486,15 +497,29 @@ class Eligibility:
                 t.kind == "aftercorr" for t in job.dependency.terms
             )
             chosen: list[int] = []
+            never: list[int] = []
             for t in tasks:
                 if len(chosen) >= offer:
                     break
-                if corr and self._corr_state(job, t) != FULFILLED:
-                    continue
+                if corr:
+                    state = self._corr_state(job, t)
+                    if state == FAILED:
+                        never.append(t)
+                    if state != FULFILLED:
+                        continue
                 chosen.append(t)
-            if not chosen:
+            for t in never:
+                # its upstream task failed: split it off; as a job of its own it shows
+                # DependencyNeverSatisfied (or is cancelled) from the next pass on.
+                # (ids above the candidates offered so far: no two jobs share one)
+                c.next_job_id = max(c.next_job_id, next_id)
+                self.split(job, t)
+                next_id = c.next_job_id
+            if not chosen or job.array_tasks is None:
                 self._reason(job, "Dependency")
                 continue
+            tasks = job.array_tasks
+            chosen = [t for t in chosen if t in tasks]
             if limit:
                 room[a] = left - len(chosen)
             last = len(chosen) == len(tasks)
@@ -588,6 +613,8 @@ class Eligibility:
                 meta.array_tasks = None
                 self.arrays[a].members[meta.array_task_id] = a
                 self.arrays[a].waiting += 1
+                if meta.dependency is not None:
+                    self.index.dirty.add(a)  # aftercorr: now for this one task
             if n == self._offers.get(a) and meta.array_tasks:
                 c.need_schedule = True  # all offered tasks started: offer more at once
 
@@ -671,6 +698,8 @@ class Eligibility:
             meta.array_task_id = task
             info.members[task] = meta.job_id
             info.waiting += 1
+            if meta.dependency is not None:
+                self.index.dirty.add(meta.job_id)  # aftercorr: now for this one task
             c._dirty(meta)
             return meta.job_id
         meta.array_tasks.remove(task)

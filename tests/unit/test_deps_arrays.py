@@ -180,11 +180,19 @@ def test_after_with_delay(cluster: Cluster) -> None:
 def test_after_cancelled_before_start(cluster: Cluster) -> None:
     up = submit(cluster, hold=True)
     down = submit(cluster, extra={"dependency": f"after:{up.job_id}"})
+    later = submit(cluster, extra={"dependency": f"after:{up.job_id}+1"})
     cluster.schedule(1.0)
     assert down.reason == "Dependency"
     cluster.cancel(up.job_id, ALICE, 2.0)
     cluster.schedule(3.0)
     assert down.state == S.RUNNING
+    assert later.state == S.PENDING  # +1 minute from the cancellation
+    assert cluster.elig.index.timers == {later.job_id: 62.0}
+    for n in cluster.nodes:
+        cluster.node_heartbeat(n, None, 62.0)
+    cluster.tick(62.0)
+    cluster.schedule(62.0)
+    assert later.state == S.RUNNING
 
 
 def test_or_dependency(cluster: Cluster) -> None:
@@ -381,6 +389,14 @@ def test_aftercorr(cluster: Cluster) -> None:
     started = [j for j in cluster.jobs.values() if j.array_job_id == down.job_id
                and j.state == S.RUNNING]
     assert [j.array_task_id for j in started] == [0]
+    t1 = next(j for j in cluster.jobs.values() if j.array_job_id == up.job_id
+              and j.array_task_id == 1)
+    finish(cluster, t1, code=1, now=7.0)
+    cluster.schedule(8.0)
+    cluster.schedule(9.0)
+    d1 = next(j for j in cluster.jobs.values() if j.array_job_id == down.job_id
+              and j.array_task_id == 1)
+    assert (d1.state, d1.reason) == (S.PENDING, "DependencyNeverSatisfied")
 
 
 def test_cancel_array_parts(cluster: Cluster) -> None:
@@ -482,11 +498,20 @@ def test_random_walk_arrays_keep_their_invariants(seed: int) -> None:
         meta = submit(c, now, extra={"array": spec}, gpus_per_node=rnd.choice([0, 1, 2]))
         arrays[meta.job_id] = (count, limit)
     deps: list[tuple[Job, str, int]] = []
-    for a in arrays:
+    corr: dict[int, int] = {}  # dependent array -> upstream array (aftercorr)
+    for a in list(arrays):
         for kind in ("afterok", "afterany", "afternotok"):
             deps.append((submit(c, now, extra={"dependency": f"{kind}:{a}"}), kind, a))
+        count = arrays[a][0]
+        d = submit(c, now, extra={"array": f"0-{count - 1}", "dependency": f"aftercorr:{a}"})
+        corr[d.job_id] = a
 
     def check_dependents() -> None:
+        for job in c.jobs.values():
+            if job.array_job_id in corr and job.state == S.RUNNING and job.start_time == now:
+                up = [j for j in c.jobs.values() if j.array_job_id == corr[job.array_job_id]
+                      and j.array_task_id == job.array_task_id]
+                assert [j.state for j in up] == [S.COMPLETED], (job.label, up)
         for job, kind, a in deps:
             if job.state != S.RUNNING or job.start_time != now:
                 continue
@@ -546,6 +571,14 @@ def test_random_walk_arrays_keep_their_invariants(seed: int) -> None:
         left = [(j.label, j.state, j.reason, j.hold) for j in c.jobs.values()
                 if j.array_job_id == a and not j.is_final]
         assert not left, left
+    for d, a in corr.items():
+        for job in [j for j in c.jobs.values() if j.array_job_id == d]:
+            up = next((j for j in c.jobs.values() if j.array_job_id == a
+                       and j.array_task_id == job.array_task_id), None)
+            assert job.array_tasks is None, job.label  # every task was decided
+            ok = up is not None and up.state == S.COMPLETED
+            assert job.is_final if ok else job.reason == "DependencyNeverSatisfied", (
+                job.label, job.state, job.reason, up and up.state)
     for job, kind, _ in deps:
         assert job.is_final or job.reason == "DependencyNeverSatisfied", (kind, job.reason)
         assert job.state != S.PENDING or kind != "afterany"

@@ -492,3 +492,29 @@ def test_update_node_request_and_error() -> None:
         "slurm_update error: Access/permission denied\n",
     )
     assert run(argv, "gctl", denied) == (1, "", "gctl: error: Access/permission denied\n")
+
+
+def test_array_ids_holds_and_new_update_fields() -> None:
+    args = gctl.parse_args(["uhold", "12_3,12_[4-5]", "13"])
+    assert (args.command, args.user_hold, args.ids) == ("hold", True, ["12_3", "12_[4-5]", "13"])
+    assert gctl.parse_args(["hold", "7"]).user_hold is False
+    args = gctl.parse_args(["update", "JobId=12_3,14", "Dependency=afterok:9", "StartTime=now+1hour"])
+    up = args.job_update
+    assert up is not None
+    assert (up.job_ids, up.job_refs) == ([14], ["12_3"])
+    assert up.fields == {"Dependency": "afterok:9", "StartTime": "now+1hour"}
+    with pytest.raises(gctl.CtlError, match="Invalid job id specified for job 12_x"):
+        gctl.parse_args(["update", "JobId=12_x", "Comment=a"])
+
+
+def test_hold_sends_array_refs_and_reports_task_labels() -> None:
+    reply = pb.JobIdsReply(results=[
+        pb.JobResult(job_id=17, ok=False, error="Job is no longer pending execution",
+                     job_label="12_3"),
+    ])
+    fake = FakeClient(Hold=reply)
+    code, _, err = run(["uhold", "12_3", "5"], "scontrol", fake)
+    request = fake.calls[0][1]
+    assert (list(request.job_ids), list(request.job_refs), request.user_hold) == (
+        [5], ["12_3"], True)
+    assert (code, err) == (1, "Job is no longer pending execution for job 12_3\n")
