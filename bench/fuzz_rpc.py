@@ -381,7 +381,9 @@ def start(tmp: Path) -> tuple[dict[str, str], Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "GSCHED_"))}
     env["GSCHED_CONF"] = str(state / "gsched.toml")
     p = subprocess.run(
-        [str(BIN / "gsched"), "up", "--state-dir", str(state), "--agents", "0", "--port", "0"],
+        # auth_type none (loopback, test-only): the fuzzer claims its identity in metadata
+        [str(BIN / "gsched"), "up", "--state-dir", str(state), "--agents", "0", "--port", "0",
+         "--auth-type", "none"],
         capture_output=True, text=True, timeout=90, env=env,
     )
     if p.returncode != 0:

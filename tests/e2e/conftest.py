@@ -59,6 +59,14 @@ class LocalCluster:
         )
         return Result(p.returncode, p.stdout, p.stderr)
 
+    def open_to_other_users(self) -> None:
+        """Let other users reach the controller's socket (auth_type local), as under
+        /var/lib/gsched: search permission on the state dir and its parents below /tmp."""
+        for d in [self.state, *self.state.parents]:
+            if d == Path("/tmp"):
+                break
+            d.chmod(d.stat().st_mode | 0o011)
+
     def submit(self, *args: str, **kw: object) -> int:
         r = self.run("gsub", "--parsable", *args, **kw)  # type: ignore[arg-type]
         assert r.rc == 0, r.err

@@ -82,6 +82,7 @@ def test_admin_hold_is_not_released_by_the_user(local_cluster: LocalCluster) -> 
     conf = Path("/tmp") / f"gsched-e2e-hold-{os.getpid()}.toml"
     shutil.copy(c.state / "gsched.toml", conf)
     conf.chmod(0o644)
+    c.open_to_other_users()
     bindir = Path(sys.executable).parent
     env = dict(c.env, GSCHED_CONF=str(conf))
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]

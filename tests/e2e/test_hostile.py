@@ -26,6 +26,9 @@ from gsched.protos import gsched_pb2 as pb
 
 from .conftest import BIN, LocalCluster, start_cluster, stop_cluster
 
+# These tests speak raw gRPC as whoever they like: the test-only auth_type = "none"
+# (loopback only) believes the claimed identity in the metadata below.
+_CLAIMED = ("--auth-type", "none")
 ROOT_MD = (("x-gsched-uid", "0"), ("x-gsched-user", "root"))
 USER_MD = (("x-gsched-uid", "4242"), ("x-gsched-user", "someone"))
 _ident = lambda b: b  # noqa: E731 - raw bytes both ways
@@ -42,7 +45,7 @@ def _fuzz_module() -> Any:
 
 @pytest.fixture
 def ctl(tmp_path: Path) -> Iterator[LocalCluster]:
-    c = start_cluster(tmp_path, agents=0, gpus=0)
+    c = start_cluster(tmp_path, agents=0, gpus=0, extra=_CLAIMED)
     try:
         yield c
     finally:
@@ -158,7 +161,7 @@ def test_submission_rate_limit_per_user() -> None:
     _retry(["useradd", "-M", "-s", "/bin/sh", name])
     base = Path(tempfile.mkdtemp(prefix="gsched-rate-"))
     base.chmod(0o755)
-    c = start_cluster(base, agents=0, gpus=0)
+    c = start_cluster(base, agents=0, gpus=0, extra=_CLAIMED)
     stop_cluster(c)
     conf = c.state / "gsched.toml"
     conf.write_text(conf.read_text().replace(

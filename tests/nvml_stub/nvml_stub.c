@@ -62,6 +62,20 @@ static unsigned long long registered[MAX_GPUS];
 static unsigned long long ecc_unc[MAX_GPUS];
 static int retired_pending[MAX_GPUS], remap_pending[MAX_GPUS], remap_failed[MAX_GPUS];
 
+/* Re-read a fault list from the file named by environment variable VAR (none: no-op). */
+static void read_spec_file(const char *var, void (*parse)(const char *)) {
+    char buf[512] = "";
+    const char *path = getenv(var);
+    FILE *f;
+    if (!path) return;
+    if ((f = fopen(path, "r"))) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+    }
+    parse(buf);
+}
+
 static void parse_memory(const char *p) {
     memset(ecc_unc, 0, sizeof ecc_unc);
     memset(retired_pending, 0, sizeof retired_pending);
@@ -83,18 +97,7 @@ static void parse_memory(const char *p) {
     }
 }
 
-static void read_memory_file(void) {
-    char buf[512] = "";
-    const char *path = getenv("STUB_NVML_MEMORY_FILE");
-    FILE *f;
-    if (!path) return;
-    if ((f = fopen(path, "r"))) {
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        buf[n] = 0;
-        fclose(f);
-    }
-    parse_memory(buf);
-}
+static void read_memory_file(void) { read_spec_file("STUB_NVML_MEMORY_FILE", parse_memory); }
 
 static void parse_lost(const char *p) {
     memset(lost, 0, sizeof lost);
@@ -106,18 +109,7 @@ static void parse_lost(const char *p) {
     }
 }
 
-static void read_lost_file(void) {
-    char buf[512] = "";
-    const char *path = getenv("STUB_NVML_LOST_FILE");
-    FILE *f;
-    if (!path) return;
-    if ((f = fopen(path, "r"))) {
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        buf[n] = 0;
-        fclose(f);
-    }
-    parse_lost(buf);
-}
+static void read_lost_file(void) { read_spec_file("STUB_NVML_LOST_FILE", parse_lost); }
 
 static void parse_env(void) {
     const char *v;
