@@ -21,10 +21,10 @@ with the MUNGE error number kept (``EMUNGE_CRED_EXPIRED`` and friends below).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import shutil
-import subprocess
 from typing import NamedTuple
+
+# ctypes.util, shutil and subprocess are imported where needed: a command pays for
+# this module on every gRPC call it makes with auth_type munge.
 
 __all__ = [
     "EMUNGE_CRED_EXPIRED",
@@ -105,8 +105,7 @@ class LibMunge(Munge):
 
     def __init__(self, socket: str = "", library: str = "") -> None:
         super().__init__(socket)
-        path = library or ctypes.util.find_library("munge") or "libmunge.so.2"
-        lib = ctypes.CDLL(path)
+        lib = _load(library)
         self._lib = lib
         self._libc = ctypes.CDLL(None)
         self._libc.free.argtypes = [ctypes.c_void_p]
@@ -202,6 +201,8 @@ class CmdMunge(Munge):
 
     def __init__(self, socket: str = "") -> None:
         super().__init__(socket)
+        import shutil
+
         munge, unmunge = shutil.which("munge"), shutil.which("unmunge")
         if not munge or not unmunge:
             raise OSError("the munge and unmunge commands are not installed")
@@ -209,6 +210,8 @@ class CmdMunge(Munge):
         self._sock = ["--socket", socket] if socket else []
 
     def encode(self, payload: bytes = b"", ttl: int = 0) -> str:
+        import subprocess
+
         args = [self._munge, *self._sock, "--input", "-"]
         if ttl:
             args += ["--ttl", str(ttl)]
@@ -218,6 +221,8 @@ class CmdMunge(Munge):
         return p.stdout.decode("ascii").strip()
 
     def decode(self, credential: str) -> Decoded:
+        import subprocess
+
         raw = _check_credential(credential)
         p = subprocess.run([self._unmunge, *self._sock, "--numeric"], input=raw + b"\n",
                            capture_output=True, timeout=30, check=False)
@@ -234,6 +239,24 @@ class CmdMunge(Munge):
                            int(meta["ENCODE_TIME"]), int(meta["TTL"]))
         except (KeyError, ValueError) as exc:
             raise MungeError(EMUNGE_SNAFU, f"unexpected unmunge output: {head!r}") from exc
+
+
+# Tried before ctypes.util.find_library, which runs ldconfig (milliseconds per command)
+LIBRARY_NAMES = ("libmunge.so.2",)
+
+
+def _load(library: str = "") -> ctypes.CDLL:
+    for name in (library,) if library else LIBRARY_NAMES:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    from ctypes import util
+
+    found = util.find_library("munge")
+    if not found:
+        raise OSError("libmunge is not installed")
+    return ctypes.CDLL(found)
 
 
 def _check_credential(credential: str) -> bytes:

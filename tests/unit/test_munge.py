@@ -99,7 +99,8 @@ def test_encode_without_munged_fails_clearly(tmp_path: object) -> None:
 
 def test_falls_back_to_the_commands_without_libmunge(monkeypatch: pytest.MonkeyPatch,
                                                      daemon: Any) -> None:
-    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "/nonexistent/libmunge.so")
+    monkeypatch.setattr(munge, "LIBRARY_NAMES", ("/nonexistent/libmunge.so.2",))
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     m = munge.open_munge(daemon.socket)
     assert isinstance(m, munge.CmdMunge)
     assert m.decode(m.encode(b"ok")).payload == b"ok"
