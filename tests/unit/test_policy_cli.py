@@ -200,3 +200,17 @@ def test_show_job_prints_factors_and_limit_lines() -> None:
                                 "Partition=1000 QOS=1000 Nice=-10 Tier=2")
     assert lines[4].strip().startswith("JobState=PENDING Reason=QOSMaxGRESPerUser")
     assert lines[5].strip() == "Limit=QOS=high MaxTRESPerUser=gres/gpu=4"
+
+
+def test_gqueue_account_and_qos_filters_and_columns() -> None:
+    from gsched.cli import formats, gqueue
+
+    jobs = [pb.JobInfo(job_id=1, state="PENDING", user="a", account="lab", qos="high"),
+            pb.JobInfo(job_id=2, state="PENDING", user="a", account="ops", qos="normal")]
+    pick = lambda *a: [j.job_id for j in gqueue.filter_jobs(jobs, gqueue.parse_args(list(a), env={}))]  # noqa: E731
+    assert pick() == [1, 2]
+    assert pick("-A", "lab") == [1]
+    assert pick("-q", "normal,other") == [2]
+    assert pick("--account=ops", "--qos=high") == []
+    assert formats._JOB_COLS["a"].value(jobs[0], None) == "lab"
+    assert formats._JOB_COLS["q"].value(jobs[1], None) == "normal"
