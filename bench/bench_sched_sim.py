@@ -78,7 +78,7 @@ def make_trace(n_jobs: int, seed: int, arrive_over: float) -> list[dict[str, Any
 class StrictGate:
     """Plain priority order: once a job could not start, nothing behind it may."""
 
-    def __init__(self, inner: JobGate) -> None:
+    def __init__(self, inner: JobGate | None) -> None:
         self.inner = inner
         self.last: int | None = None
         self.blocked = False
@@ -89,11 +89,12 @@ class StrictGate:
         if self.blocked:
             return "Priority"
         self.last = job_id
-        return self.inner.check(job_id)
+        return self.inner.check(job_id) if self.inner is not None else ""
 
     def started(self, job_id: int) -> None:
         self.last = None
-        self.inner.started(job_id)
+        if self.inner is not None:
+            self.inner.started(job_id)
 
 
 def simulate(trace: list[dict[str, Any]], nodes: int, backfill: bool,
@@ -112,7 +113,7 @@ def simulate(trace: list[dict[str, Any]], nodes: int, backfill: bool,
         c.node_hello(f"n{i:04d}", report, [], [], 0.0)
     if not backfill:
         make = c.prio.gate
-        c.prio.gate = lambda jobs, running: StrictGate(make(jobs, running))  # type: ignore[method-assign]
+        c.prio.gate = lambda jobs, running: StrictGate(make(jobs, running))  # type: ignore[assignment, method-assign]
 
     by_gid: dict[int, dict[str, Any]] = {}
     ends: list[tuple[float, int]] = []

@@ -626,7 +626,7 @@ def _S(text: str) -> Callable[[Any, Any], str]:
 
 
 _JOB_COLS: dict[str, _Col] = {
-    "a": _Col("ACCOUNT", lambda j, c: _extra(j, "account")),
+    "a": _Col("ACCOUNT", lambda j, c: j.account or _extra(j, "account")),
     "A": _attr("JOBID", "job_id", num=True),
     "b": _Col("TRES_PER_NODE", lambda j, c: _gres_per_node(j)),
     "B": _Col("EXEC_HOST", lambda j, c: j.batch_host or "n/a"),
@@ -658,7 +658,7 @@ _JOB_COLS: dict[str, _Col] = {
     "O": _Col("CONTIGUOUS", _S("0")),
     "p": _Col("PRIORITY", lambda j, c: f"{j.priority / 4294967295:16.14f}"),
     "P": _attr("PARTITION", "partition"),
-    "q": _Col("QOS", lambda j, c: _extra(j, "qos")),
+    "q": _Col("QOS", lambda j, c: j.qos or _extra(j, "qos")),
     "Q": _attr("PRIORITY", "priority", num=True),
     "r": _Col("REASON", lambda j, c: j.reason or "None"),
     "R": _Col(

@@ -130,7 +130,7 @@ def _extra(j: pb.JobInfo, key: str) -> str:
 
 
 _FIELD_LIST = [
-    _Field("Account", 10, lambda j, c: _extra(j, "account")),
+    _Field("Account", 10, lambda j, c: j.account or _extra(j, "account")),
     _Field("AllocCPUS", 10, lambda j, c: str(j.num_cpus if _started(j) else 0), number=True),
     _Field("AllocGRES", 12, lambda j, c: f"gpu:{j.gpus}" if j.gpus and _started(j) else ""),
     _Field("AllocNodes", 10, lambda j, c: str(j.num_nodes if _started(j) else 0), number=True),
@@ -156,7 +156,7 @@ _FIELD_LIST = [
     _Field("NTasks", 8, lambda j, c: str(max(j.num_tasks, 1)), number=True),
     _Field("Partition", 10, lambda j, c: j.partition),
     _Field("Priority", 10, lambda j, c: str(j.priority), number=True),
-    _Field("QOS", 10, lambda j, c: _extra(j, "qos")),
+    _Field("QOS", 10, lambda j, c: j.qos or _extra(j, "qos")),
     _Field("Reason", 20, lambda j, c: j.reason or "None"),
     _Field("ReqCPUS", 8, lambda j, c: str(j.num_cpus), number=True),
     _Field("ReqGRES", 12, lambda j, c: f"gpu:{j.gpus}" if j.gpus else ""),

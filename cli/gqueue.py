@@ -48,7 +48,7 @@ def _parser(prog: str) -> _Parser:
     )
     a = p.add_argument
     a("-a", "--all", action="store_true", help="all partitions (accepted; gsched hides none)")
-    a("-A", "--account", help="accepted for compatibility; no effect")
+    a("-A", "--account", help="only jobs charged to these accounts (comma separated)")
     a("-h", "--noheader", action="store_true", help="no header line")
     a("-i", "--iterate", metavar="SECONDS", help="repeat every SECONDS seconds")
     a("-j", "--jobs", nargs="?", const="", metavar="JOBS", help="comma separated job ids")
@@ -59,7 +59,7 @@ def _parser(prog: str) -> _Parser:
     a("-o", "--format", help="squeue format string, e.g. '%%.18i %%.9P %%j'")
     a("-O", "--Format", dest="long_format", help="squeue -O field list, e.g. jobid,name:30")
     a("-p", "--partition", "--partitions", dest="partition", help="comma separated partitions")
-    a("-q", "--qos", help="accepted for compatibility; no effect")
+    a("-q", "--qos", help="only jobs of these QOS (comma separated)")
     a("-r", "--array", action="store_true",
       help="one line per pending array task (default: A_[0-99] on one line)")
     a("-s", "--steps", nargs="?", const="", metavar="STEPS",
@@ -237,6 +237,8 @@ def filter_jobs(jobs: Iterable[pb.JobInfo], opts: argparse.Namespace) -> list[pb
     parts = set(opts.partitions)
     names = set(opts.names)
     nodes = set(opts.nodes)
+    accounts = set(_split(getattr(opts, "account", None)))
+    qos = set(_split(getattr(opts, "qos", None)))
     finished = formats.FINISHED_JOB_STATES
     out = []
     for j in jobs:
@@ -254,6 +256,10 @@ def filter_jobs(jobs: Iterable[pb.JobInfo], opts: argparse.Namespace) -> list[pb
         if names and j.name not in names:
             continue
         if nodes and not nodes.intersection(j.nodes):
+            continue
+        if accounts and j.account not in accounts:
+            continue
+        if qos and j.qos not in qos:
             continue
         out.append(j)
     return out

@@ -238,6 +238,12 @@ def show_job(
     ]
     if job.limit:  # gsched: the QOS/account limit that keeps it pending
         lines.insert(4, f"Limit={job.limit}")
+    if job.HasField("factors"):  # gsched: what the priority is made of (as gprio)
+        f = job.factors
+        lines.insert(3, f"PriorityFactors=Age={round(f.age)} FairShare={round(f.fairshare)} "
+                        f"JobSize={round(f.jobsize)} Partition={round(f.partition_factor)} "
+                        f"QOS={round(f.qos_factor)} Nice={f.nice} Tier={f.tier}"
+                        + (" SetByOperator=1" if f.admin_set else ""))
     if job.batch_host:
         lines.append(f"BatchHost={job.batch_host}")
     lines += [

@@ -375,10 +375,13 @@ class _Planner:
         if cached is None:
             cached = self.prepared_shape[key] = self._prepare(req, partitions, default)
         options, why = cached
-        return [
-            _Option(pname, members, variants, _length(req, part))
-            for pname, part, members, variants in options
-        ], why
+        usable = []
+        for pname, part, members, variants in options:
+            if part.max_time >= 0 and req.time_limit > part.max_time:
+                why = "PartitionTimeLimit"  # MaxTime lowered since the job was queued
+                continue
+            usable.append(_Option(pname, members, variants, _length(req, part)))
+        return usable, why
 
     def _prepare(
         self, req: Request, partitions: Mapping[str, Partition], default: str,

@@ -163,6 +163,8 @@ class PolicyMixin:
         if self.preempting:
             return []
         policy = self.prio.policy
+        if not any(q.preempt for q in policy.qos.values()):
+            return []
         running: list[Job] | None = None
         tried: set[tuple[object, ...]] = set()
         tries = 0

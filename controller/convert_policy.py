@@ -8,7 +8,7 @@ from gsched.controller.policy import Policy, format_tres
 from gsched.controller.scheduler import Partition
 from gsched.protos import gsched_pb2 as pb
 
-__all__ = ["job_priorities", "limit_text", "partition_extra", "policy_reply", "share_rows"]
+__all__ = ["fill_factors", "job_priorities", "limit_text", "partition_extra", "policy_reply", "share_rows"]
 
 # the limit a pending reason stands for, as (entity, attribute) for the text
 _LIMIT_OF = {
@@ -44,6 +44,19 @@ def limit_text(job: Job, policy: Policy) -> str:
     return f"QOS={job.qos} {attr}={value}"
 
 
+def fill_factors(out: pb.JobPriority, cluster: Cluster, job: Job, now: float) -> None:
+    """One job's weighted and normalised factors (gprio's row, gctl show job's line)."""
+    f = cluster.factors_of(job, now)
+    wf = f.weighted(cluster.prio.cfg)
+    out.job_id, out.partition, out.user = job.job_id, job.partition, job.user
+    out.account, out.qos, out.priority = job.account, job.qos, job.priority
+    out.age, out.fairshare, out.jobsize = wf["age"], wf["fairshare"], wf["jobsize"]
+    out.partition_factor, out.qos_factor, out.nice = wf["partition"], wf["qos"], job.nice
+    out.tier, out.admin_set = job.tier, bool(job.admin_priority)
+    out.age_norm, out.fairshare_norm, out.jobsize_norm = f.age, f.fairshare, f.jobsize
+    out.partition_norm, out.qos_norm = f.partition, f.qos
+
+
 def partition_extra(info: pb.PartitionInfo, p: Partition) -> None:
     info.priority_tier = p.priority_tier
     info.priority_job_factor = p.priority_job_factor
@@ -64,16 +77,7 @@ def job_priorities(cluster: Cluster, job_ids: list[int], users: list[str],
             continue
         if wanted_users and job.user not in wanted_users and str(job.uid) not in wanted_users:
             continue
-        f = cluster.factors_of(job, now)
-        wf = f.weighted(cluster.prio.cfg)
-        reply.jobs.add(
-            job_id=job.job_id, partition=job.partition, user=job.user, account=job.account,
-            qos=job.qos, priority=job.priority, age=wf["age"], fairshare=wf["fairshare"],
-            jobsize=wf["jobsize"], partition_factor=wf["partition"], qos_factor=wf["qos"],
-            nice=job.nice, tier=job.tier, admin_set=bool(job.admin_priority),
-            age_norm=f.age, fairshare_norm=f.fairshare, jobsize_norm=f.jobsize,
-            partition_norm=f.partition, qos_norm=f.qos,
-        )
+        fill_factors(reply.jobs.add(), cluster, job, now)
     return reply
 
 

@@ -196,7 +196,11 @@ class Prioritizer:
         return f
 
     # ------------------------------------------------------------ limits
-    def gate(self, jobs: Mapping[int, Job], running: Iterable[Job]) -> JobGate:
+    def gate(self, jobs: Mapping[int, Job], running: Iterable[Job]) -> JobGate | None:
+        """The pass's limit checker, or None when no QOS or account has a limit."""
+        if not (any(q.limited for q in self.policy.qos.values())
+                or any(not a.grp_tres.unlimited for a in self.policy.accounts.values())):
+            return None
         return JobGate(self.policy, jobs, running)
 
 

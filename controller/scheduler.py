@@ -201,6 +201,9 @@ def schedule(
             if part.max_nodes and job.request.nodes > part.max_nodes:
                 why = "PartitionNodeLimit"
                 continue
+            if part.max_time >= 0 and job.request.time_limit > part.max_time:
+                why = "PartitionTimeLimit"
+                continue
             if len(part.members(nodes)) < job.request.nodes:
                 why = why or "PartitionNodeLimit"
                 continue

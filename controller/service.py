@@ -224,6 +224,8 @@ class JobService(rpc.JobServiceServicer):
             infos = [convert.job_info(j, now, True) for j in jobs]
             for info, j in zip(infos, jobs, strict=True):
                 info.limit = convert_policy.limit_text(j, self.cluster.prio.policy)
+                if j.state == JobState.PENDING and not j.hold:
+                    convert_policy.fill_factors(info.factors, self.cluster, j, now)
             return pb.ListJobsReply(jobs=infos, now=now)
         # A queue of thousands is listed often and changes little: reuse each job's
         # encoded JobInfo until the job changes (Job.rev), and splice the bytes.

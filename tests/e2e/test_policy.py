@@ -46,6 +46,8 @@ def test_accounts_qos_limits_priority_and_preemption(local_cluster: LocalCluster
     c.wait_for(lambda: reason(c, ids[2]) == "QOSMaxGRESPerUser", what="limit reason")
     show = ok(c, "gctl", "show", "job", str(ids[2]))
     assert "Account=lab QOS=high" in show and "Limit=QOS=high MaxTRESPerUser=gres/gpu=4" in show
+    assert re.search(r"PriorityFactors=Age=\d+ FairShare=\d+ JobSize=0 Partition=1000 QOS=1000 "
+                     r"Nice=0 Tier=1\n", show)
     prio = ok(c, "gprio", "-l").splitlines()
     assert prio[0].split()[:4] == ["JOBID", "PARTITION", "USER", "ACCOUNT"]
     assert prio[1].split()[0] == str(ids[2]) and prio[1].split()[-2:] == ["high", "1"]

@@ -337,11 +337,14 @@ def test_partition_default_and_max_time() -> None:
     assert effective_time_limit(Request(time_limit=0), Partition("x")) == -1
     nodes, ends = starvation_setup()
     parts = {"gpu": part}
-    p = plan([pj(1, nodes=2, gpus_per_node=4, time_limit=1000),
+    p = plan([pj(1, nodes=2, gpus_per_node=4, time_limit=-1),
               pj(2, gpus_per_node=1)],  # DefaultTime 30: fits before 100
              nodes, parts, "gpu", ends, 0.0)
     assert started(p) == {2: ("n2",)}
-    assert p.reservations[1].end_time == 300.0  # MaxTime capped it at 200
+    assert p.reservations[1].end_time == 300.0  # MaxTime capped UNLIMITED at 200
+    # a limit above MaxTime (the partition changed after submission) waits, as SLURM
+    p = plan([pj(3, time_limit=1000)], nodes, parts, "gpu", ends, 0.0)
+    assert p.reasons == {3: "PartitionTimeLimit"} and not p.start_now
 
 
 def test_partition_reasons() -> None:

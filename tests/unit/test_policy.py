@@ -421,3 +421,16 @@ def test_partition_update_moves_job_to_the_new_tier() -> None:
     b = c.submit(make_job(gpus_per_node=4), 1.0)
     c.update_job(b.job_id, ALICE, {"Partition": "urgent"}, 2.0)
     assert b.tier == 5 and [j.job_id for j in c.pending_order()] == [b.job_id, a.job_id]
+
+
+def test_partition_time_limit_lowered_after_submit() -> None:
+    parts = [Partition("a", all_nodes=True, default=True, max_time=7200),
+             Partition("b", nodes=("node2",), max_time=7200)]
+    c = new_cluster(parts=parts)
+    long = c.submit(make_job(time_limit=3600, partitions=("a",)), 0.0)
+    either = c.submit(make_job(time_limit=3600, partitions=("a", "b")), 0.0)
+    # the configuration changed (controller restarted with a shorter MaxTime in "a")
+    c.partitions["a"] = Partition("a", all_nodes=True, default=True, max_time=600)
+    c.schedule(1.0)
+    assert (long.state, long.reason) == (S.PENDING, "PartitionTimeLimit")
+    assert (either.state, either.partition) == (S.RUNNING, "b")

@@ -184,3 +184,33 @@ def test_gctl_update_priority_qos_account() -> None:
 def test_policy_usage_text_lists_commands() -> None:
     assert "create qos|account|user" in gctl.USAGE
     assert gctl_policy.VERBS == ("create", "modify", "delete", "reset")
+
+
+def test_show_job_prints_factors_and_limit_lines() -> None:
+    from gsched.cli.show import show_job
+
+    job = pb.JobInfo(job_id=7, name="j", user="alice", uid=1000, gid=1000, group="alice",
+                     state="PENDING", reason="QOSMaxGRESPerUser", priority=11500,
+                     account="lab", qos="high", nice=5,
+                     limit="QOS=high MaxTRESPerUser=gres/gpu=4", spec=pb.JobSpec())
+    job.factors.CopyFrom(prio_reply().jobs[0])
+    lines = show_job(job, now=1.0).splitlines()
+    assert lines[2].strip() == "Priority=11500 Nice=5 Account=lab QOS=high"
+    assert lines[3].strip() == ("PriorityFactors=Age=500 FairShare=9000 JobSize=0 "
+                                "Partition=1000 QOS=1000 Nice=-10 Tier=2")
+    assert lines[4].strip().startswith("JobState=PENDING Reason=QOSMaxGRESPerUser")
+    assert lines[5].strip() == "Limit=QOS=high MaxTRESPerUser=gres/gpu=4"
+
+
+def test_gqueue_account_and_qos_filters_and_columns() -> None:
+    from gsched.cli import formats, gqueue
+
+    jobs = [pb.JobInfo(job_id=1, state="PENDING", user="a", account="lab", qos="high"),
+            pb.JobInfo(job_id=2, state="PENDING", user="a", account="ops", qos="normal")]
+    pick = lambda *a: [j.job_id for j in gqueue.filter_jobs(jobs, gqueue.parse_args(list(a), env={}))]  # noqa: E731
+    assert pick() == [1, 2]
+    assert pick("-A", "lab") == [1]
+    assert pick("-q", "normal,other") == [2]
+    assert pick("--account=ops", "--qos=high") == []
+    assert formats._JOB_COLS["a"].value(jobs[0], None) == "lab"
+    assert formats._JOB_COLS["q"].value(jobs[1], None) == "normal"
