@@ -192,7 +192,7 @@ class ControllerConfig(NamedTuple):
     max_requeue: int = 5  # infrastructure requeues per job before it ends NODE_FAIL
     requeue_exit: str = ""  # exit codes that requeue a job by default, e.g. "1,3,10-12"
     max_requeue_exit: int = 3  # requeues per job for an exit code (separate budget)
-    return_to_service: int = 1  # 0: a DOWN node stays DOWN until RESUME; 1: back when healthy
+    return_to_service: int = 1  # 0: DOWN stays DOWN until RESUME; 1: not responding comes back; 2: any DOWN comes back
     gpu_drain_share: float = 0.5  # drain a node when this share of its GPUs is faulty
     failure_drain_count: int = 3  # drain a node after this many job-ending failures (0 = never)
     failure_window: float = 3600.0  # ... within this many seconds
@@ -384,6 +384,8 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
             parse_exit_codes(ctl.requeue_exit)
         except ValueError as exc:
             raise ConfigError(f"[controller] requeue_exit: {exc}") from exc
+    if ctl.return_to_service not in (0, 1, 2):
+        raise ConfigError(f"[controller] return_to_service: 0, 1 or 2, not {ctl.return_to_service}")
     _check_security(ctl)
     env_addr = os.environ.get("GSCHED_CONTROLLER")
     if env_addr:

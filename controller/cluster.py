@@ -442,8 +442,16 @@ class Cluster(PolicyMixin):
         node.up = node.connected = node.ever_registered = True
         node.suspect = False
         node.last_seen = node.registered_time = now
-        if node.down_reason == "Not responding" and self.return_to_service:
-            logger.info("node %s registered again: back in service", name)
+        if node.down_reason and (
+            self.return_to_service == 2
+            or (self.return_to_service == 1 and node.down_reason == "Not responding")
+        ):
+            # SLURM's ReturnToService: 1 = nodes DOWN for not responding come back when
+            # they register; 2 = any DOWN node does (an operator's DOWN included)
+            logger.info("node %s registered again: back in service (was DOWN: %s)",
+                        name, node.down_reason)
+            if node.drain and node.reason == node.down_reason:  # set with gctl ... DOWN
+                node.drain, node.reason = False, ""
             node.down_reason = ""
         self.dirty_nodes.add(name)
         self.need_schedule = True

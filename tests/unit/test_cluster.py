@@ -432,3 +432,20 @@ def test_next_deadline_follows_the_earliest_node_and_warned_stop(cluster: Cluste
     assert cluster.next_deadline(109.0) == 110.0  # node1 DOWN at 100 + 10
     cluster.tick(110.01)
     assert not cluster.nodes["node1"].up
+
+
+@pytest.mark.parametrize(("rts", "lost_back", "operator_down_back"),
+                         [(0, False, False), (1, True, False), (2, True, True)])
+def test_return_to_service_modes(rts: int, lost_back: bool, operator_down_back: bool) -> None:
+    c = Cluster([Partition("main", all_nodes=True, default=True)], "main", return_to_service=rts)
+    add_node(c, "node1")
+    add_node(c, "node2")
+    c.node_heartbeat("node2", None, 11.0)
+    c.tick(11.0)  # node1 silent: DOWN, not responding
+    c.update_node(["node2"], "DOWN", "bad PSU", ROOT, 12.0)
+    add_node(c, "node1", now=20.0)
+    add_node(c, "node2", now=20.0)
+    assert (c.nodes["node1"].state == "IDLE") == lost_back, c.nodes["node1"].state
+    assert (c.nodes["node2"].state == "IDLE") == operator_down_back, c.nodes["node2"].state
+    c.update_node(["node1", "node2"], "RESUME", "", ROOT, 30.0)
+    assert c.nodes["node1"].state == c.nodes["node2"].state == "IDLE"
