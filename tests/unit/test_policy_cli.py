@@ -214,3 +214,17 @@ def test_gqueue_account_and_qos_filters_and_columns() -> None:
     assert pick("--account=ops", "--qos=high") == []
     assert formats._JOB_COLS["a"].value(jobs[0], None) == "lab"
     assert formats._JOB_COLS["q"].value(jobs[1], None) == "normal"
+
+
+def test_show_partition_policy_fields() -> None:
+    from gsched.cli.show import show_partition
+
+    p = pb.PartitionInfo(name="gpu", state="DRAIN", nodes=["n1"], default_time=-1,
+                         max_time=-1, priority_tier=3, priority_job_factor=2,
+                         allow_accounts=["lab", "ops"], allow_groups=["staff"], exclusive=True)
+    text = show_partition(p, [])
+    assert "AllowGroups=staff AllowAccounts=lab,ops AllowQos=ALL" in text
+    assert "PriorityJobFactor=2 PriorityTier=3 RootOnly=NO ReqResv=NO OverSubscribe=EXCLUSIVE" in text
+    assert "State=DRAIN" in text
+    plain = show_partition(pb.PartitionInfo(name="x"), [])
+    assert "PriorityJobFactor=1 PriorityTier=1" in plain and "AllowAccounts=ALL" in plain
