@@ -44,16 +44,16 @@ from __future__ import annotations
 
 import _socket
 import os
-import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
 
 from gsched.common import hostlist
 from gsched.common.durations import DurationError, SizeError, parse_memory_mb, parse_time_limit
 from gsched.common.jobspec_wire import JobSpecLite
+from gsched.common.lexical import digits, leading_int
 
 TYPE_CHECKING = False  # not importing typing keeps gsub's start fast
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
     from typing import IO, Any
 
 __all__ = ["DirectiveError", "DirectiveExit", "Submission", "parse_submission"]
@@ -61,10 +61,18 @@ __all__ = ["DirectiveError", "DirectiveExit", "Submission", "parse_submission"]
 NO, REQ, OPT = 0, 1, 2  # getopt's no_argument, required_argument, optional_argument
 MAX_SCRIPT_SIZE = 4 * 1024 * 1024  # SLURM's default max_script_size
 _WS = " \t\n\r\v\f"
-_INT_RE = re.compile(r"[ \t\n\r\v\f]*[+-]?[0-9]+\Z")
-_NUM_RE = re.compile(r"[0-9]+\Z")
-_NODES_RE = re.compile(r"[ \t\n\r\v\f]*([+-]?[0-9]+)")
-_GPU_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
+_GPU_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _int_ok(value: str) -> bool:
+    """``[ \t\n\r\v\f]*[+-]?[0-9]+\Z`` (SLURM's parse_int input)."""
+    found = leading_int(value)
+    return found is not None and found[1] == ""
+
+
+def _gpu_type_ok(text: str) -> bool:
+    """``[A-Za-z0-9][A-Za-z0-9_.-]*\Z``."""
+    return bool(text) and text[0].isascii() and text[0].isalnum() and set(text) <= _GPU_TYPE_CHARS
 _WRAP_HEADER = "#!/bin/sh\n# This script was created by sbatch --wrap.\n\n"
 _GRES_ERROR = "Invalid generic resource (gres) specification"
 _MAIL_TYPES = {
@@ -200,11 +208,12 @@ class _State:
         self.env_set: dict[str, bool] = {}  # memory option -> set by an env var?
 
 
-Setter = Callable[[_State, "str | None"], None]
+if TYPE_CHECKING:
+    Setter = Callable[[_State, "str | None"], None]
 
 
 def _is_num(text: str) -> bool:
-    return bool(_NUM_RE.match(text))
+    return digits(text)
 
 
 class _Opt:
@@ -232,7 +241,7 @@ class _Opt:
 
 def _parse_int(option: str, value: str, positive: bool) -> int:
     """SLURM's ``parse_int``: its errors exit with status 1."""
-    if not _INT_RE.match(value) or int(value) < 0 or (positive and int(value) == 0):
+    if not _int_ok(value) or int(value) < 0 or (positive and int(value) == 0):
         raise _fail(f'Invalid numeric value "{value}" for {option}.', 1)
     number = int(value)
     if number > 2**31 - 1:
@@ -241,10 +250,10 @@ def _parse_int(option: str, value: str, positive: bool) -> int:
 
 
 def _str_to_nodes(text: str) -> tuple[int, str]:
-    match = _NODES_RE.match(text)
-    if not match:
+    found = leading_int(text)
+    if found is None:
         return 0, text
-    number, rest = int(match.group(1)), text[match.end() :]
+    number, rest = int(found[0]), found[1]
     if rest[:1] in ("k", "K"):
         number, rest = number * 1024, rest[1:]
     return number, rest
@@ -282,7 +291,7 @@ def _gpu_item(parts: list[str]) -> tuple[str, int]:
     if len(parts) != 2 or not _is_num(parts[1]):
         raise _fail(_GRES_ERROR, 1)
     gpu_type = parts[0]
-    if not _GPU_TYPE_RE.match(gpu_type) or _is_num(gpu_type):
+    if not _gpu_type_ok(gpu_type) or _is_num(gpu_type):
         raise _fail(_GRES_ERROR, 1)
     return gpu_type, int(parts[1])
 
@@ -505,7 +514,7 @@ def _set_nice(st: _State, value: str | None) -> None:
     if value is None:
         st.nice = 100
         return
-    if not _INT_RE.match(value):
+    if not _int_ok(value):
         raise _fail("Invalid --nice specification")
     if abs(int(value)) > 2**31 - 3:
         raise _fail(f"Invalid --nice value, out of range (+/- {2**31 - 3})")
@@ -557,17 +566,23 @@ def _set_begin(st: _State, value: str | None) -> None:
     st.extra["begin"] = str(int(when))
 
 
+def _user_env_ok(value: str) -> bool:
+    """``[0-9]*[sSlL]?\Z``."""
+    body = value[:-1] if value[-1:] in ("s", "S", "l", "L") else value
+    return body == "" or digits(body)
+
+
 def _check_array(value: str) -> None:
     """sbatch refuses what is not digits, ``-``, ``,``, ``:`` and one ``%N``."""
     body, _, limit = value.partition("%")
-    if not body or not re.fullmatch(r"[0-9,:\-\[\]]+", body) or (limit and not limit.isdigit()):
+    if not body or not set(body) <= set("0123456789,:-[]") or (limit and not digits(limit)):
         raise _fail("Invalid job array specification", 1)
 
 
 def _check_priority(value: str) -> None:
     if value.upper() == "TOP":
         return
-    if not _INT_RE.match(value):
+    if not _int_ok(value):
         raise _fail("Invalid --priority specification")
     if int(value) < 0:
         raise _fail("Priority must be >= 0")
@@ -639,7 +654,7 @@ _OPTIONS: list[_Opt] = [
     _Opt("export", "", REQ, _attr("export")),
     _Opt("export-file", "", REQ, _unsupported("export-file")),
     _x("extra-node-info", "B"),
-    _Opt("get-user-env", "", OPT, _extra("get-user-env", _check(lambda v: bool(re.match(r"[0-9]*[sSlL]?\Z", v)), "Invalid --get-user-env specification"))),
+    _Opt("get-user-env", "", OPT, _extra("get-user-env", _check(_user_env_ok, "Invalid --get-user-env specification"))),
     _x("gid"),
     _x("gpu-bind"),
     _x("gpu-freq"),
@@ -1019,7 +1034,7 @@ def _apply(st: _State, opt: _Opt, value: str | None, by_env: bool = False) -> No
 def _apply_env(st: _State, opt: _Opt, value: str) -> None:
     """SBATCH_* rules: a flag is set by "", "yes" or a non-zero number, else reset."""
     if opt.has_arg == NO and opt.name != "verbose":
-        if value == "" or value.lower() == "yes" or (_INT_RE.match(value) and int(value) != 0):
+        if value == "" or value.lower() == "yes" or (_int_ok(value) and int(value) != 0):
             _apply(st, opt, None, True)
         elif opt.reset is not None:
             opt.reset(st)

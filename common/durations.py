@@ -14,7 +14,8 @@ Exception tree::
 from __future__ import annotations
 
 import math
-import re
+
+from gsched.common.lexical import digits, split_ints
 
 __all__ = [
     "UNLIMITED",
@@ -32,9 +33,6 @@ UNLIMITED = -1
 
 # The forms SLURM's time_str2secs accepts (see _is_valid_timespec): digits only,
 # at most one dash (days) and two colons, nothing empty.
-_DAYS_RE = re.compile(r"([0-9]+)-([0-9]+)(?::([0-9]+)(?::([0-9]+))?)?\Z")
-_CLOCK_RE = re.compile(r"([0-9]+)(?::([0-9]+)(?::([0-9]+))?)?\Z")
-_SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:([KkMmGgTt])[Bb]?)?\Z")
 _SIZE_FACTOR = {"": 1.0, "k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0 * 1024}
 
 
@@ -67,18 +65,20 @@ def parse_time_limit(text: str) -> int:
     """
     if text.upper() in ("UNLIMITED", "INFINITE", "-1"):
         return UNLIMITED
-    match = _DAYS_RE.match(text)
-    if match:
-        days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-        return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-    match = _CLOCK_RE.match(text)
-    if match:
-        fields = [int(g) for g in match.groups() if g is not None]
-        if len(fields) == 1:
-            return fields[0] * 60
-        if len(fields) == 2:
-            return fields[0] * 60 + fields[1]
-        return (fields[0] * 60 + fields[1]) * 60 + fields[2]
+    day, dash, clock = text.partition("-")
+    if dash:  # D-H[:M[:S]]
+        hms = split_ints(clock, ":", 3)
+        if digits(day) and hms is not None:
+            hours, minutes, seconds = (*hms, 0, 0)[:3]
+            return ((int(day) * 24 + hours) * 60 + minutes) * 60 + seconds
+    else:  # M, M:S, H:M:S
+        fields = split_ints(text, ":", 3)
+        if fields is not None:
+            if len(fields) == 1:
+                return fields[0] * 60
+            if len(fields) == 2:
+                return fields[0] * 60 + fields[1]
+            return (fields[0] * 60 + fields[1]) * 60 + fields[2]
     raise DurationError(f"invalid time specification {text!r}")
 
 
@@ -144,10 +144,18 @@ def parse_memory_mb(text: str) -> int:
     Raises:
         SizeError: empty, negative, or an unknown unit.
     """
-    match = _SIZE_RE.match(text)
-    if not match:
+    # ([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGT]B?)?, any case
+    number, unit = text, ""
+    if number[-1:] in ("B", "b") and number[-2:-1].lower() in ("k", "m", "g", "t"):
+        number = number[:-1]
+    if number[-1:].lower() in ("k", "m", "g", "t"):
+        number, unit = number[:-1], number[-1].lower()
+    whole, dot, frac = number.partition(".")
+    if not (
+        (digits(whole) and (frac == "" or digits(frac)))
+        or (whole == "" and dot and digits(frac))
+    ):
         raise SizeError(f"invalid memory size {text!r}")
-    number, unit = match.group(1), (match.group(2) or "").lower()
     return math.ceil(float(number) * _SIZE_FACTOR[unit])
 
 

@@ -14,8 +14,10 @@ exactly:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+TYPE_CHECKING = False  # not importing typing keeps gsub's start fast
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import ModuleType
 
 __all__ = ["MAX_HOSTS", "HostlistError", "compress", "count", "expand", "is_in"]
 
@@ -25,8 +27,16 @@ MAX_RANGE = 64 * 1024
 MAX_HOSTS = 1 << 20
 
 _SEPARATORS = ", \t\n\r\v\f"
-_RANGE_RE = re.compile(r"([0-9]+)(?:-([0-9]+))?\Z")
-_SUFFIX_RE = re.compile(r"[0-9]+\Z")
+_RANGE = r"([0-9]+)(?:-([0-9]+))?\Z"
+_SUFFIX = r"[0-9]+\Z"
+
+
+def _re() -> ModuleType:
+    """``re``, imported on first use: gsub imports this module for ``-w``/``-x`` but
+    rarely needs it, and importing ``re`` costs a command ~6 ms."""
+    import re
+
+    return re
 
 
 class HostlistError(ValueError):
@@ -64,7 +74,7 @@ def count(expr: str) -> int:
     """
     total = 0
     for token in _split_top_level(expr):
-        parts = re.split(r"\[([^\]]*)\]", token)
+        parts = _re().split(r"\[([^\]]*)\]", token)
         n = 1
         for i in range(1, len(parts), 2):
             n *= _group_size(parts[i], expr)
@@ -77,7 +87,7 @@ def _group_size(group: str, expr: str) -> int:
         raise HostlistError(f"empty brackets in hostlist {expr!r}")
     size = 0
     for item in group.split(","):
-        match = _RANGE_RE.match(item)
+        match = _re().match(_RANGE, item)
         if not match:
             raise HostlistError(f"invalid range {item!r} in hostlist {expr!r}")
         lo = int(match.group(1))
@@ -170,7 +180,7 @@ def _split_top_level(expr: str) -> list[str]:
 
 def _expand_token(token: str, expr: str) -> list[str]:
     # Alternate literal text and bracket groups: lit0 [g0] lit1 [g1] ... litN
-    parts = re.split(r"\[([^\]]*)\]", token)
+    parts = _re().split(r"\[([^\]]*)\]", token)
     results = [parts[0]]
     for i in range(1, len(parts), 2):
         numbers = _expand_group(parts[i], expr)
@@ -186,7 +196,7 @@ def _expand_group(group: str, expr: str) -> list[str]:
         raise HostlistError(f"empty brackets in hostlist {expr!r}")
     numbers: list[str] = []
     for item in group.split(","):
-        match = _RANGE_RE.match(item)
+        match = _re().match(_RANGE, item)
         if not match:
             raise HostlistError(f"invalid range {item!r} in hostlist {expr!r}")
         lo_text, hi_text = match.group(1), match.group(2)
@@ -206,7 +216,7 @@ def _expand_group(group: str, expr: str) -> list[str]:
 def _parse_name(name: str) -> _Range:
     if not name or any(ch in name for ch in "[]" + _SEPARATORS):
         raise HostlistError(f"invalid host name {name!r}")
-    match = _SUFFIX_RE.search(name)
+    match = _re().search(_SUFFIX, name)
     if not match:
         return _Range(name, 0, 0, 0, True)
     digits = match.group(0)
@@ -277,4 +287,4 @@ def _ranged_string(ranges: list[_Range]) -> str:
 
 
 def _natural_key(text: str) -> list[object]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"([0-9]+)", text)]
+    return [int(part) if part.isdigit() else part for part in _re().split(r"([0-9]+)", text)]

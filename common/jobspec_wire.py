@@ -28,12 +28,11 @@ always written (any order parses the same; a fixed one makes the bytes testable)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from gsched.common.localrpc import call_raw, connect_local  # re-exported for gsub
 
 TYPE_CHECKING = False  # not importing typing keeps gsub's start fast
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 __all__ = [
@@ -155,7 +154,10 @@ def encode_jobspec(fields: Mapping[str, Any] | JobSpecLite) -> bytes:
     Missing names take their default. Raises TypeError/ValueError/UnicodeEncodeError
     for values the protobuf runtime would refuse.
     """
-    get = fields.get if isinstance(fields, Mapping) else lambda n, d=None: getattr(fields, n, d)
+    get = (
+        (lambda n, d=None: getattr(fields, n, d)) if isinstance(fields, JobSpecLite)
+        else fields.get
+    )
     parts: list[bytes] = []
     for name, kind, tag in _PLAN:
         value = get(name, None)
