@@ -1207,11 +1207,25 @@ def make_snapshot(mode: str, root: Path, python: Path) -> tuple[Path, Path, dict
                 shutil.copy2(item, dst / item.name)
     bindir = root / "bin"
     bindir.mkdir()
-    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    for name, target in scripts.items():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    for name, target in project["project"]["scripts"].items():
         module, func = target.split(":")
         f = bindir / name
         f.write_text(SCRIPT.format(python=python, module=module, func=func))
+        f.chmod(0o755)
+    # plain scripts (gsub): pip rewrites their "#!python" line to the interpreter
+    for path in project.get("tool", {}).get("setuptools", {}).get("script-files", []):
+        if mode == "head":
+            text = subprocess.run(
+                ["git", "--no-optional-locks", "-C", str(REPO), "show", f"HEAD:{path}"],
+                capture_output=True, text=True, timeout=60, check=True,
+            ).stdout
+        else:
+            text = (REPO / path).read_text()
+        if text.startswith("#!python"):
+            text = f"#!{python}" + text[len("#!python"):]
+        f = bindir / Path(path).name
+        f.write_text(text)
         f.chmod(0o755)
     return bindir, lib, {"snapshot": mode, "snapshot_dir": str(root)}
 
