@@ -768,7 +768,7 @@ def _node_shape(r: Request) -> tuple[object, ...]:
 
 
 def plan(
-    pending: Iterable[PendingJob],
+    pending: Iterable[PendingJob | Job],
     nodes: Mapping[str, Node],
     partitions: Mapping[str, Partition],
     default_partition: str,
@@ -887,13 +887,13 @@ def schedule_backfill(
     Same contract (decisions already applied to ``nodes``; a reason for every job
     left waiting; held jobs get their hold reason) plus the plan with reservations.
     """
-    todo: list[PendingJob] = []
+    todo: list[PendingJob | Job] = []
     held: dict[int, str] = {}
     for job in pending:
         if job.hold:
             held[job.job_id] = "JobHeldUser" if job.reason != "JobHeldAdmin" else job.reason
         else:
-            todo.append(PendingJob(job.job_id, job.request))
+            todo.append(job)  # plan reads only job_id and request
     result = plan(todo, nodes, partitions, default_partition, ends, now, cfg, gate)
     for d in result.start_now:
         for p in d.placements:
