@@ -676,7 +676,7 @@ _JOB_COLS: dict[str, _Col] = {
     "x": _Col("EXC_NODES", lambda j, c: j.spec.exclude if _spec(j) else "", cut=False),
     "X": _Col("CORE_SPEC", _S("N/A")),
     "y": _Col("NICE", lambda j, c: str(j.spec.nice) if _spec(j) else "0"),
-    "Y": _Col("SCHEDNODES", _S("(null)"), cut=False, header_cut=False),
+    "Y": _Col("SCHEDNODES", lambda j, c: j.sched_nodes or "(null)", cut=False, header_cut=False),
     "z": _Col("S:C:T", _S("*:*:*")),
     "Z": _Col("WORK_DIR", lambda j, c: (j.spec.workdir or "(null)") if _spec(j) else "(null)"),
     # -O only
@@ -713,6 +713,19 @@ def squeue_all_format() -> str:
 def needs_spec(fmt: Format) -> bool:
     """Whether rendering ``fmt`` reads ``JobInfo.spec``."""
     return bool(fmt.codes() & _SPEC_CODES)
+
+
+def apply_planned(reply: pb.ListJobsReply) -> None:
+    """Put the controller's planned starts on the pending jobs: ``start_time`` (squeue
+    --start's START_TIME, scontrol's StartTime) and ``sched_nodes`` (SCHEDNODES)."""
+    if not reply.planned:
+        return
+    plan = {p.job_id: p for p in reply.planned}
+    for j in reply.jobs:
+        p = plan.get(j.job_id)
+        if p is not None and j.state == "PENDING":
+            j.start_time = p.start_time
+            j.sched_nodes = nodelist(list(p.nodes))
 
 
 def render_jobs(
@@ -862,7 +875,7 @@ def slurm_json(doc: dict[str, Any]) -> str:
 
 
 def _tres(j: pb.JobInfo, alloc: bool) -> str:
-    if alloc and not j.start_time:
+    if alloc and (not j.start_time or j.state == "PENDING"):
         return ""
     nodes = max(j.num_nodes, 1)
     parts = [f"cpu={j.num_cpus}"]

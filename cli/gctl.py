@@ -600,6 +600,9 @@ def _show_job(s: _Session, target: str | None) -> int:
         reply = s.call("ListJobs", pb.ListJobsRequest(filter=flt))
     except ClientError as exc:
         raise CtlError(exc.message, perror=perror) from None
+    from gsched.cli.formats import apply_planned
+
+    apply_planned(reply)
     jobs = list(reply.jobs)
     if target is not None and not jobs:
         raise CtlError("Invalid job id specified", perror=perror)

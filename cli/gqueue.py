@@ -226,6 +226,7 @@ def build_request(opts: argparse.Namespace) -> pb.ListJobsRequest:
             detail=opts.detail,
         ),
         with_steps=opts.steps is not None,
+        with_start=bool(opts.start),
     )
 
 
@@ -270,6 +271,7 @@ def render(reply: pb.ListJobsReply, opts: argparse.Namespace, *, cluster: str = 
     import time
 
     now = reply.now or time.time()
+    formats.apply_planned(reply)
     jobs = filter_jobs(reply.jobs, opts)
     if opts.array:
         jobs = formats.expand_array_tasks(jobs)

@@ -228,10 +228,11 @@ def show_job(
         f"RunTime={_hms(_run_time(job, now))} TimeLimit={_time_limit(job.time_limit)} TimeMin=N/A",
         f"SubmitTime={format_time(job.submit_time)} EligibleTime={format_time(eligible)}",
         f"AccrueTime={format_time(eligible)}",
-        f"StartTime={'Unknown' if pending else format_time(job.start_time)} "
+        f"StartTime={format_time(job.start_time) if job.start_time else 'Unknown'} "
         f"EndTime={_end_time(job)} Deadline=N/A",
         "SuspendTime=None SecsPreSuspend=0 "
-        f"LastSchedEval={format_time(job.start_time or job.submit_time)} Scheduler=Main",
+        f"LastSchedEval={format_time(job.submit_time if pending else job.start_time or job.submit_time)}"
+        " Scheduler=Main",
         f"Partition={job.partition} AllocNode:Sid={spec.submit_host or 'localhost'}:0",
         f"ReqNodeList={_or_null(spec.nodelist)} ExcNodeList={_or_null(spec.exclude)}",
         f"NodeList={_compress(list(job.nodes))}",

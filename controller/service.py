@@ -226,7 +226,7 @@ class JobService(rpc.JobServiceServicer):
                 info.limit = convert_policy.limit_text(j, self.cluster.prio.policy)
                 if j.state == JobState.PENDING and not j.hold:
                     convert_policy.fill_factors(info.factors, self.cluster, j, now)
-            return pb.ListJobsReply(jobs=infos, now=now)
+            return pb.ListJobsReply(jobs=infos, now=now, planned=self._planned(jobs))
         # A queue of thousands is listed often and changes little: reuse each job's
         # encoded JobInfo until the job changes (Job.rev), and splice the bytes.
         cache = self._info_cache
@@ -247,8 +247,21 @@ class JobService(rpc.JobServiceServicer):
             tail.steps.extend(
                 pb.StepInfo(**r) for k, r in sorted(records.items()) if k[0] in wanted
             )
+        if request.with_start:
+            tail.planned.extend(self._planned(jobs))
         parts.append(tail.SerializeToString())
         return pb.ListJobsReply.FromString(b"".join(parts))
+
+    def _planned(self, jobs: list[Any]) -> list[pb.PlannedStart]:
+        """The last pass's reservations for these jobs (backfill's expected starts)."""
+        plan = self.cluster.reservations
+        out = []
+        for j in jobs:
+            r = plan.get(j.job_id)
+            if r is not None and j.state == JobState.PENDING and r.start_time != float("inf"):
+                out.append(pb.PlannedStart(job_id=j.job_id, start_time=r.start_time,
+                                           nodes=list(r.nodes)))
+        return out
 
     @handler
     async def Cancel(self, request: pb.CancelRequest, context: Any) -> pb.CancelReply:

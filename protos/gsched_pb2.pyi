@@ -97,7 +97,8 @@ class JobSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., script: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., environment: _Optional[_Mapping[str, str]] = ..., export_mode: _Optional[str] = ..., output: _Optional[str] = ..., error: _Optional[str] = ..., input: _Optional[str] = ..., open_mode: _Optional[str] = ..., time_limit: _Optional[int] = ..., nodes_min: _Optional[int] = ..., nodes_max: _Optional[int] = ..., ntasks: _Optional[int] = ..., ntasks_per_node: _Optional[int] = ..., cpus_per_task: _Optional[int] = ..., mem_mb: _Optional[int] = ..., mem_whole_node: _Optional[bool] = ..., mem_per_cpu_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., gpus_per_node: _Optional[int] = ..., gpus_per_task: _Optional[int] = ..., gpu_type: _Optional[str] = ..., partitions: _Optional[_Iterable[str]] = ..., hold: _Optional[bool] = ..., exclusive: _Optional[bool] = ..., nodelist: _Optional[str] = ..., exclude: _Optional[str] = ..., requeue: _Optional[int] = ..., comment: _Optional[str] = ..., submit_host: _Optional[str] = ..., submit_dir: _Optional[str] = ..., nice: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ..., wrapped: _Optional[bool] = ..., shell: _Optional[str] = ...) -> None: ...
 
 class JobInfo(_message.Message):
-    __slots__ = ("job_id", "name", "user", "uid", "gid", "group", "state", "reason", "partition", "submit_time", "start_time", "end_time", "time_limit", "nodes", "num_nodes", "num_cpus", "num_tasks", "mem_mb", "gpus", "exit_code", "exit_signal", "restart_count", "priority", "spec", "stdout_path", "stderr_path", "gpu_alloc", "batch_host", "now", "attempts", "last_failure", "dependency", "array_job_id", "array_task_id", "array_task_str", "array_max_tasks", "eligible_time", "begin_time", "account", "qos", "nice", "limit", "preempt_count", "factors")
+    __slots__ = ("sched_nodes", "job_id", "name", "user", "uid", "gid", "group", "state", "reason", "partition", "submit_time", "start_time", "end_time", "time_limit", "nodes", "num_nodes", "num_cpus", "num_tasks", "mem_mb", "gpus", "exit_code", "exit_signal", "restart_count", "priority", "spec", "stdout_path", "stderr_path", "gpu_alloc", "batch_host", "now", "attempts", "last_failure", "dependency", "array_job_id", "array_task_id", "array_task_str", "array_max_tasks", "eligible_time", "begin_time", "account", "qos", "nice", "limit", "preempt_count", "factors")
+    SCHED_NODES_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +143,7 @@ class JobInfo(_message.Message):
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PREEMPT_COUNT_FIELD_NUMBER: _ClassVar[int]
     FACTORS_FIELD_NUMBER: _ClassVar[int]
+    sched_nodes: str
     job_id: int
     name: str
     user: str
@@ -186,7 +188,7 @@ class JobInfo(_message.Message):
     limit: str
     preempt_count: int
     factors: JobPriority
-    def __init__(self, job_id: _Optional[int] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., partition: _Optional[str] = ..., submit_time: _Optional[float] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., time_limit: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., num_nodes: _Optional[int] = ..., num_cpus: _Optional[int] = ..., num_tasks: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., exit_code: _Optional[int] = ..., exit_signal: _Optional[int] = ..., restart_count: _Optional[int] = ..., priority: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., gpu_alloc: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., batch_host: _Optional[str] = ..., now: _Optional[float] = ..., attempts: _Optional[_Iterable[_Union[AttemptInfo, _Mapping]]] = ..., last_failure: _Optional[str] = ..., dependency: _Optional[str] = ..., array_job_id: _Optional[int] = ..., array_task_id: _Optional[int] = ..., array_task_str: _Optional[str] = ..., array_max_tasks: _Optional[int] = ..., eligible_time: _Optional[float] = ..., begin_time: _Optional[float] = ..., account: _Optional[str] = ..., qos: _Optional[str] = ..., nice: _Optional[int] = ..., limit: _Optional[str] = ..., preempt_count: _Optional[int] = ..., factors: _Optional[_Union[JobPriority, _Mapping]] = ...) -> None: ...
+    def __init__(self, sched_nodes: _Optional[str] = ..., job_id: _Optional[int] = ..., name: _Optional[str] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., partition: _Optional[str] = ..., submit_time: _Optional[float] = ..., start_time: _Optional[float] = ..., end_time: _Optional[float] = ..., time_limit: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., num_nodes: _Optional[int] = ..., num_cpus: _Optional[int] = ..., num_tasks: _Optional[int] = ..., mem_mb: _Optional[int] = ..., gpus: _Optional[int] = ..., exit_code: _Optional[int] = ..., exit_signal: _Optional[int] = ..., restart_count: _Optional[int] = ..., priority: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., gpu_alloc: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., batch_host: _Optional[str] = ..., now: _Optional[float] = ..., attempts: _Optional[_Iterable[_Union[AttemptInfo, _Mapping]]] = ..., last_failure: _Optional[str] = ..., dependency: _Optional[str] = ..., array_job_id: _Optional[int] = ..., array_task_id: _Optional[int] = ..., array_task_str: _Optional[str] = ..., array_max_tasks: _Optional[int] = ..., eligible_time: _Optional[float] = ..., begin_time: _Optional[float] = ..., account: _Optional[str] = ..., qos: _Optional[str] = ..., nice: _Optional[int] = ..., limit: _Optional[str] = ..., preempt_count: _Optional[int] = ..., factors: _Optional[_Union[JobPriority, _Mapping]] = ...) -> None: ...
 
 class AttemptInfo(_message.Message):
     __slots__ = ("attempt", "nodes", "start_time", "end_time", "ended")
@@ -247,22 +249,36 @@ class JobFilter(_message.Message):
     def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., users: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[str]] = ..., partitions: _Optional[_Iterable[str]] = ..., names: _Optional[_Iterable[str]] = ..., all_states: _Optional[bool] = ..., detail: _Optional[bool] = ..., job_refs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("filter", "with_steps")
+    __slots__ = ("filter", "with_steps", "with_start")
     FILTER_FIELD_NUMBER: _ClassVar[int]
     WITH_STEPS_FIELD_NUMBER: _ClassVar[int]
+    WITH_START_FIELD_NUMBER: _ClassVar[int]
     filter: JobFilter
     with_steps: bool
-    def __init__(self, filter: _Optional[_Union[JobFilter, _Mapping]] = ..., with_steps: _Optional[bool] = ...) -> None: ...
+    with_start: bool
+    def __init__(self, filter: _Optional[_Union[JobFilter, _Mapping]] = ..., with_steps: _Optional[bool] = ..., with_start: _Optional[bool] = ...) -> None: ...
 
 class ListJobsReply(_message.Message):
-    __slots__ = ("jobs", "now", "steps")
+    __slots__ = ("jobs", "now", "steps", "planned")
     JOBS_FIELD_NUMBER: _ClassVar[int]
     NOW_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[JobInfo]
     now: float
     steps: _containers.RepeatedCompositeFieldContainer[StepInfo]
-    def __init__(self, jobs: _Optional[_Iterable[_Union[JobInfo, _Mapping]]] = ..., now: _Optional[float] = ..., steps: _Optional[_Iterable[_Union[StepInfo, _Mapping]]] = ...) -> None: ...
+    planned: _containers.RepeatedCompositeFieldContainer[PlannedStart]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobInfo, _Mapping]]] = ..., now: _Optional[float] = ..., steps: _Optional[_Iterable[_Union[StepInfo, _Mapping]]] = ..., planned: _Optional[_Iterable[_Union[PlannedStart, _Mapping]]] = ...) -> None: ...
+
+class PlannedStart(_message.Message):
+    __slots__ = ("job_id", "start_time", "nodes")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    start_time: float
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[int] = ..., start_time: _Optional[float] = ..., nodes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StepInfo(_message.Message):
     __slots__ = ("job_id", "step_id", "name", "nodes", "ntasks", "start_time", "end_time", "state", "exit_code", "exit_signal", "attempt")

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,26 @@ def test_agent_without_the_cluster_key_is_refused(local_cluster: LocalCluster, t
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_expected_start_of_a_blocked_job(local_cluster: LocalCluster) -> None:
+    """gqueue --start and gctl show job give the backfill plan's start and nodes."""
+    c = local_cluster
+    big = c.submit("-N2", "--gres=gpu:4", "-t", "10", "--wrap", "sleep 300")
+    c.wait_state(big, "RUNNING")
+    started = time.time()
+    waiting = c.submit("-N2", "--gres=gpu:4", "-t", "5", "--wrap", "true")
+
+    def planned() -> list[str]:
+        return c.run("gqueue", "--start", "-h", "-j", str(waiting), "-o", "%i %S %Y").out.split()
+
+    c.wait_for(lambda: len(planned()) == 3 and planned()[1] != "N/A", timeout=20,
+               what="a planned start")
+    job_id, start, nodes = planned()
+    assert job_id == str(waiting) and nodes == "node[1-2]"
+    when = time.mktime(time.strptime(start, "%Y-%m-%dT%H:%M:%S"))
+    assert started + 560 < when < started + 640, (start, started)  # when `big` hits its limit
+    show = c.run("gctl", "show", "job", str(waiting)).out
+    assert f"StartTime={start} " in show and "JobState=PENDING" in show
+    assert "RunTime=00:00:00" in show
+    assert c.run("gcancel", str(big), str(waiting)).rc == 0
