@@ -160,6 +160,9 @@ class Cluster(PolicyMixin):
         self.reservations: dict[int, Reservation] = {}
         self.finished_keep = finished_keep
         self.path_resolver = path_resolver
+        # user, gid -> every group the user is in (AllowGroups); set by the shell, which
+        # may ask the system's user database (the pure core does no I/O)
+        self.groups_of: Callable[[str, int], tuple[str, ...]] | None = None
         self.jobs: dict[int, Job] = {}
         self.nodes: dict[str, Node] = {}
         self.next_job_id = 1

@@ -78,8 +78,11 @@ class PolicyMixin:
             raise InvalidRequest(PARTITION_NOT_AVAILABLE)
         if not any(not p.allow_accounts or job.account in p.allow_accounts for p in parts):
             raise InvalidRequest(INVALID_ACCOUNT)
-        if not any(not p.allow_groups or job.group in p.allow_groups for p in parts):
-            raise InvalidRequest(GROUP_DENIED)
+        if any(p.allow_groups for p in parts):
+            # SLURM's AllowGroups: any of the user's groups, not only the job's primary one
+            groups = {job.group, *(self.groups_of(job.user, job.gid) if self.groups_of else ())}
+            if not any(not p.allow_groups or groups & set(p.allow_groups) for p in parts):
+                raise InvalidRequest(GROUP_DENIED)
         cpus, _, gpus = job_tres(job)
         if policy.never_runs(job.qos, job.account, gpus, cpus, job.request.time_limit):
             raise InvalidRequest(POLICY_VIOLATION)

@@ -344,6 +344,11 @@ def test_partition_access_and_state_at_submit() -> None:
     with pytest.raises(InvalidRequest, match="group not permitted"):
         c.submit(make_job(partitions=("staff",)), 0.0)
     c.submit(make_job(group="staff", partitions=("staff",)), 0.0)
+    # a supplementary group counts too (the shell asks the user database)
+    c.groups_of = lambda user, gid: ("users", "staff") if user == "alice" else ("users",)
+    c.submit(make_job(partitions=("staff",)), 0.0)
+    with pytest.raises(InvalidRequest, match="group not permitted"):
+        c.submit(make_job(BOB, partitions=("staff",)), 0.0)
     for name in ("drain", "inactive"):
         with pytest.raises(InvalidRequest, match="partition not available"):
             c.submit(make_job(partitions=(name,)), 0.0)
@@ -434,3 +439,18 @@ def test_partition_time_limit_lowered_after_submit() -> None:
     c.schedule(1.0)
     assert (long.state, long.reason) == (S.PENDING, "PartitionTimeLimit")
     assert (either.state, either.partition) == (S.RUNNING, "b")
+
+
+def test_user_groups_from_the_user_database() -> None:
+    import grp
+    import os
+
+    from gsched.controller.runtime import user_groups
+
+    me = os.getuid()
+    name = __import__("pwd").getpwuid(me).pw_name
+    gid = os.getgid()
+    assert user_groups(name, gid)[0] == grp.getgrgid(gid).gr_name
+    assert set(user_groups(name, gid)) == {grp.getgrgid(g).gr_name
+                                           for g in os.getgrouplist(name, gid)}
+    assert user_groups("no-such-user-gsched", 4242424) == ("4242424",)
