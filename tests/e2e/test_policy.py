@@ -71,7 +71,7 @@ def test_accounts_qos_limits_priority_and_preemption(local_cluster: LocalCluster
     c.wait_state(low[1], "PENDING")
     assert c.state_of(low[0]) == "RUNNING"
     shown = ok(c, "gctl", "show", "job", str(low[1]))
-    assert "Restarts=1" in shown and "Ended=PREEMPTED" in shown
+    assert "Restarts=1" in shown and "Ended=preempted" in shown
     ok(c, "gcancel", str(urgent), *map(str, low))
 
 
