@@ -37,7 +37,7 @@ from gsched.common import auth
 from gsched.common.config import Config
 from gsched.controller.cluster import Caller
 
-__all__ = ["CALLER", "AuthInterceptor", "Authenticator", "is_loopback"]
+__all__ = ["CALLER", "AuthInterceptor", "Authenticator", "is_loopback", "user_groups"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class Authenticator:
         hit = self._roles.get((uid, gid))
         if hit is not None and hit[0] > now:
             return hit[1]
-        groups = _groups(user, gid)
+        groups = user_groups(user, gid)
         role = ("admin" if self._admins.has(uid, user, groups)
                 else "operator" if self._operators.has(uid, user, groups) else "user")
         self._roles[(uid, gid)] = (now + _ROLE_CACHE_S, role)
@@ -207,7 +207,8 @@ class _Members:
         return uid in self.uids or user in self.users or bool(self.groups & groups)
 
 
-def _groups(user: str, gid: int) -> set[str]:
+def user_groups(user: str, gid: int) -> set[str]:
+    """Names of every group ``user`` is in (``gid`` included), from the user database."""
     try:
         gids = os.getgrouplist(user, gid)
     except (OSError, TypeError):

@@ -21,6 +21,7 @@ from typing import Any
 from gsched.common.config import Config
 from gsched.common.exitcodes import parse_exit_codes
 from gsched.controller import convert
+from gsched.controller.auth import user_groups
 from gsched.controller.backfill import BackfillConfig
 from gsched.controller.cluster import (
     AckExit,
@@ -136,25 +137,6 @@ class AgentSession:
     queue: asyncio.Queue[pb.ControllerMessage | None]
 
 
-def user_groups(user: str, gid: int) -> tuple[str, ...]:
-    """Names of every group ``user`` belongs to (primary ``gid`` included), from the
-    controller host's user database; unknown users have only their primary group."""
-    import grp
-    import os
-
-    try:
-        gids = os.getgrouplist(user, gid)
-    except (KeyError, OSError):
-        gids = [gid]
-    names = []
-    for g in gids:
-        try:
-            names.append(grp.getgrgid(g).gr_name)
-        except KeyError:
-            names.append(str(g))
-    return tuple(names)
-
-
 class Controller:
     """Holds the Cluster, the store, the agent sessions and the committer."""
 
@@ -189,7 +171,7 @@ class Controller:
             policy=policy_from_config(cfg),
             calc_period=cfg.priority.calc_period,
         )
-        self.cluster.groups_of = user_groups
+        self.cluster.groups_of = lambda user, gid: tuple(user_groups(user, gid))
         self.store = Store(cfg.database_url)
         from gsched.common import clusterkey
 
