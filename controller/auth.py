@@ -227,6 +227,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, authenticator: Authenticator) -> None:
         self.auth = authenticator
+        # registered handler -> its wrapped twin, made once per method, not per call
+        self._wrapped: dict[int, tuple[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -237,10 +239,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         method = details.method
         if handler is None or method.startswith("/gsched.v1.AgentLink/"):
             return handler
-        md = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+        hit = self._wrapped.get(id(handler))
+        if hit is None or hit[0] is not handler:
+            hit = self._wrapped[id(handler)] = (handler, self._wrap(handler, method))
+        return hit[1]
+
+    def _wrap(self, handler: Any, method: str) -> Any:
         authenticator = self.auth
 
         async def who(context: Any) -> Caller | None:
+            md = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
             try:
                 return await authenticator.authenticate(method, md)
             except auth.AuthError as exc:

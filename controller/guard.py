@@ -49,6 +49,10 @@ async def _refuse(context: Any, method: str, bad: _Malformed) -> None:
 class MalformedGuard(grpc.aio.ServerInterceptor):
     """Refuse undecodable requests with INVALID_ARGUMENT (see the module docstring)."""
 
+    def __init__(self) -> None:
+        # registered handler -> its guarded twin, made once per method, not per call
+        self._wrapped: dict[int, tuple[Any, Any]] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -57,53 +61,61 @@ class MalformedGuard(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_deserializer is None:
             return handler
-        method = handler_call_details.method
-        decode = _decoder(handler.request_deserializer)
-        out = handler.response_serializer
-        if handler.unary_unary is not None:
-            inner_uu = handler.unary_unary
+        hit = self._wrapped.get(id(handler))
+        if hit is None or hit[0] is not handler:
+            guarded = _guard(handler, handler_call_details.method)
+            hit = self._wrapped[id(handler)] = (handler, guarded)
+        return hit[1]
 
-            async def unary_unary(request: Any, context: Any) -> Any:
-                if isinstance(request, _Malformed):
-                    await _refuse(context, method, request)
-                return await inner_uu(request, context)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, request_deserializer=decode, response_serializer=out
-            )
-        if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
+def _guard(handler: Any, method: str) -> Any:
+    """``handler`` with a decoder that turns undecodable bytes into INVALID_ARGUMENT."""
+    decode = _decoder(handler.request_deserializer)
+    out = handler.response_serializer
+    if handler.unary_unary is not None:
+        inner_uu = handler.unary_unary
 
-            async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                if isinstance(request, _Malformed):
-                    await _refuse(context, method, request)
-                async for reply in inner_us(request, context):
-                    yield reply
+        async def unary_unary(request: Any, context: Any) -> Any:
+            if isinstance(request, _Malformed):
+                await _refuse(context, method, request)
+            return await inner_uu(request, context)
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, request_deserializer=decode, response_serializer=out
-            )
-        inner = handler.stream_stream or handler.stream_unary
-
-        async def checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
-            async for request in requests:
-                if isinstance(request, _Malformed):
-                    await _refuse(context, method, request)
-                yield request
-
-        if handler.stream_stream is not None:
-
-            async def stream_stream(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
-                async for reply in inner(checked(requests, context), context):
-                    yield reply
-
-            return grpc.stream_stream_rpc_method_handler(
-                stream_stream, request_deserializer=decode, response_serializer=out
-            )
-
-        async def stream_unary(requests: AsyncIterator[Any], context: Any) -> Any:
-            return await inner(checked(requests, context), context)
-
-        return grpc.stream_unary_rpc_method_handler(
-            stream_unary, request_deserializer=decode, response_serializer=out
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, request_deserializer=decode, response_serializer=out
         )
+    if handler.unary_stream is not None:
+        inner_us = handler.unary_stream
+
+        async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            if isinstance(request, _Malformed):
+                await _refuse(context, method, request)
+            async for reply in inner_us(request, context):
+                yield reply
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream, request_deserializer=decode, response_serializer=out
+        )
+    inner = handler.stream_stream or handler.stream_unary
+
+    async def checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        async for request in requests:
+            if isinstance(request, _Malformed):
+                await _refuse(context, method, request)
+            yield request
+
+    if handler.stream_stream is not None:
+
+        async def stream_stream(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            async for reply in inner(checked(requests, context), context):
+                yield reply
+
+        return grpc.stream_stream_rpc_method_handler(
+            stream_stream, request_deserializer=decode, response_serializer=out
+        )
+
+    async def stream_unary(requests: AsyncIterator[Any], context: Any) -> Any:
+        return await inner(checked(requests, context), context)
+
+    return grpc.stream_unary_rpc_method_handler(
+        stream_unary, request_deserializer=decode, response_serializer=out
+    )
