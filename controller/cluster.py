@@ -155,6 +155,7 @@ class Cluster(PolicyMixin):
         self.failure_window = failure_window
         self.max_stop_warning = max_stop_warning
         self.stopping: set[int] = set()  # jobs warned with their --signal, stop pending
+        self._next_forget = 0.0  # when tick next drops long-finished jobs from memory
         self.backfill = backfill or BackfillConfig()
         # pending job -> where and when the backfill pass plans to start it
         self.reservations: dict[int, Reservation] = {}
@@ -568,20 +569,25 @@ class Cluster(PolicyMixin):
                     self._dirty(job)
             elif job.stop["at"] <= now:
                 orders.extend(self._stop_after_warning(job, now, "its --signal time is up"))
+        # (each tick is O(pending + running), not O(all jobs): a queue of 10,000 is
+        # ticked every second, during submission bursts too)
+        jobs = self.jobs
         if any(
-            j.state == S.PENDING and j.eligible_time and j.eligible_time <= now
-            and j.reason == "BeginTime"
-            for j in self.jobs.values()
+            jobs[i].eligible_time and jobs[i].eligible_time <= now
+            and jobs[i].reason == "BeginTime"
+            for i in self.pending_ids
         ):
             self.need_schedule = True
         orders.extend(self._policy_tick(now))
-        old = [
-            j.job_id
-            for j in self.jobs.values()
-            if j.is_final and j.end_time and now - j.end_time > self.finished_keep
-        ]
-        for job_id in old:
-            self.elig.forget(self.jobs.pop(job_id))
+        if now >= self._next_forget:  # finished jobs leave memory (they stay in the store)
+            self._next_forget = now + 10.0
+            old = [
+                j.job_id
+                for j in jobs.values()
+                if j.is_final and j.end_time and now - j.end_time > self.finished_keep
+            ]
+            for job_id in old:
+                self.elig.forget(jobs.pop(job_id))
         if self.elig.index.timers and min(self.elig.index.timers.values()) <= now:
             self.need_schedule = True
         return orders

@@ -133,12 +133,15 @@ class PolicyMixin:
     def _policy_tick(self, now: float) -> list[Order]:
         """Charge running jobs, recompute priorities, end preemption grace times."""
         orders: list[Order] = []
-        for job in list(self.jobs.values()):
+        # the jobs holding resources: far fewer than the queue
+        holding = [self.jobs[i] for i in {i for n in self.nodes.values() for i in n.jobs}
+                   if i in self.jobs]
+        for job in holding:
             if job.state == S.RUNNING and job.preempt_deadline and job.preempt_deadline <= now:
                 orders.extend(self._preempt_stop(job, now))
         if self.prio.due(now):
             self.prio.charge_running(
-                (j for j in self.jobs.values() if j.state in (S.RUNNING, S.COMPLETING)), now)
+                (j for j in holding if j.state in (S.RUNNING, S.COMPLETING)), now)
             before = {i: self.jobs[i].priority for i in self.pending_ids}
             self._recompute(now)
             if any(self.jobs[i].priority != p for i, p in before.items()):
