@@ -117,7 +117,9 @@ class PolicyMixin:
         job.priority = self._priority(job, now)
 
     def _recompute(self, now: float) -> None:
-        pending = [self.jobs[i] for i in self.pending_ids]
+        # held jobs keep priority 0 (and get it back on release): not recomputed
+        jobs = self.jobs
+        pending = [jobs[i] for i in self.pending_ids if not jobs[i].hold]
         for job in self.prio.recompute(pending, self.nodes, self.partitions,
                                        self.default_partition, now):
             self._dirty(job)
