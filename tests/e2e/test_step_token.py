@@ -1,0 +1,132 @@
+"""The grun step channel takes only processes of the job (GSCHED_STEP_TOKEN).
+
+Real controller and agent (root), jobs of a real unprivileged user (setpriv), an
+operator by group; grun and srun as installed commands (tests/e2e/secutil.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from .secutil import OPERATOR, OPS_GROUP, SecCluster, ensure_user, need_root_users, sec_cluster
+
+pytestmark = pytest.mark.e2e
+
+USER = "nobody"
+
+
+def _wait_file(path: Path, text: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    body = ""
+    while time.monotonic() < deadline:
+        body = path.read_text() if path.exists() else ""
+        if text in body:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"{path} has no {text!r}: {body!r}")
+
+
+def _state(c: SecCluster, job: int) -> str:
+    return c.run("gqueue", "-h", "-j", str(job), "-o", "%T").out.strip()
+
+
+def _wait_running(c: SecCluster, job: int, restarts: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        show = c.run("gctl", "show", "job", str(job)).out
+        if "JobState=RUNNING" in show and f"Restarts={restarts}" in show:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"job {job} not running (restart {restarts}):\n{show}\n{c.log()}")
+
+
+def test_only_processes_of_the_job_start_steps() -> None:
+    need_root_users()
+    ensure_user(OPERATOR, OPS_GROUP)
+    with sec_cluster(controller=f'operators = ["%{OPS_GROUP}"]') as c:
+        work = c.workdir(USER)
+        body = 'echo "$GSCHED_STEP_TOKEN" > tok.$SLURM_RESTART_COUNT; sleep 300'
+        job = c.submit("-o", "out-%j.txt", "--wrap", body, user=USER)
+        token0 = _wait_file(work / "tok.0", "\n").strip()
+        assert len(token0) == 64, token0
+
+        # the same user, outside the job (no SLURM_*/GSCHED_* variables): refused
+        r = c.run("grun", "--jobid", str(job), "echo", "outside", user=USER)
+        assert r.rc == 1, r
+        assert f"grun: error: not inside job {job}: run grun from the job's batch script " \
+               "or an allocation" in r.err, r.err
+        assert "outside" not in r.out
+        r = c.run("grun", "--jobid", str(job), "true", user=USER, GSCHED_STEP_TOKEN="0" * 64)
+        assert r.rc == 1 and f"not inside job {job}" in r.err, r
+        r = c.run("grun", "--jobid", str(job), "true", user=USER, GSCHED_TRANSPORT="grpc")
+        assert r.rc == 1 and f"not inside job {job}" in r.err, r
+        assert f"denied RunStep job {job} to uid 65534 ({USER})" in c.log()
+        # with the job's token (as the job's own processes have it): allowed
+        r = c.run("grun", "--jobid", str(job), "echo", "with-token", user=USER,
+                  GSCHED_STEP_TOKEN=token0)
+        assert r.rc == 0 and r.out.strip() == "with-token", r
+        # operators (by group) and root need no token
+        r = c.run("grun", "--jobid", str(job), "echo", "op-ok", user=OPERATOR)
+        assert r.rc == 0 and r.out.strip() == "op-ok", r
+        r = c.run("grun", "--jobid", str(job), "echo", "root-ok")
+        assert r.rc == 0 and r.out.strip() == "root-ok", r
+
+        # the token is no one's business: not in gctl show job, not in the logs
+        show = c.run("gctl", "show", "job", str(job), user=USER).out
+        assert "JobState=RUNNING" in show and token0 not in show
+        assert token0 not in c.run("gctl", "show", "job", str(job)).out
+        assert token0 not in c.log() and token0 not in c.log("node1")
+
+        # a requeued job's new attempt has a new token; the old one no longer works
+        r = c.run("gctl", "requeue", str(job))
+        assert r.rc == 0, r
+        _wait_running(c, job, 1, timeout=60)
+        token1 = _wait_file(work / "tok.1", "\n").strip()
+        assert len(token1) == 64 and token1 != token0
+        r = c.run("grun", "--jobid", str(job), "true", user=USER, GSCHED_STEP_TOKEN=token0)
+        assert r.rc == 1 and f"not inside job {job}" in r.err, r
+        r = c.run("grun", "--jobid", str(job), "echo", "new-ok", user=USER,
+                  GSCHED_STEP_TOKEN=token1)
+        assert r.rc == 0 and r.out.strip() == "new-ok", r
+        # one job's token opens no other job of the same user
+        other = c.submit("--wrap", "sleep 300", user=USER)
+        _wait_running(c, other, 0)
+        r = c.run("grun", "--jobid", str(other), "true", user=USER, GSCHED_STEP_TOKEN=token1)
+        assert r.rc == 1 and f"not inside job {other}" in r.err, r
+        assert c.run("gcancel", str(job), str(other), user=USER).rc == 0
+        assert token0 not in c.log() and token1 not in c.log()
+
+
+def test_grun_and_srun_inside_a_users_job_and_nested_in_a_step() -> None:
+    need_root_users()
+    with sec_cluster() as c:
+        work = c.workdir(USER)
+        body = ("grun -n1 echo inner-ok; "
+                "srun -n1 bash -c 'grun -n1 echo nested-ok'; "
+                "echo done-all")
+        job = c.submit("-o", "out-%j.txt", "--wrap", body, user=USER)
+        text = _wait_file(work / f"out-{job}.txt", "done-all")
+        if "Permission denied" in text and "inner-ok" not in text:
+            pytest.skip(f"{USER} cannot run this virtualenv's Python inside a job here "
+                        f"(it lies under a private directory): {text!r}")
+        assert "inner-ok" in text and "nested-ok" in text, text
+        assert "not inside job" not in text, text
+
+
+def test_grun_outside_a_job_runs_steps_in_its_own_allocation() -> None:
+    need_root_users()
+    with sec_cluster() as c:
+        r = c.run("grun", "-n1", "bash", "-c",
+                  'test -n "$GSCHED_STEP_TOKEN" && grun -n1 echo nested-in-allocation',
+                  user=USER)
+        assert r.rc == 0, r
+        assert r.out.strip() == "nested-in-allocation", r
+        r = c.run("grun", "-n1", "echo", "alloc-ok", user=USER, GSCHED_TRANSPORT="grpc")
+        assert r.rc == 0 and r.out.strip() == "alloc-ok", r
+        deadline = time.monotonic() + 30
+        while c.run("gqueue", "-h").out.strip() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert c.run("gqueue", "-h").out.strip() == ""
