@@ -114,16 +114,17 @@ def test_grun_and_srun_inside_a_users_job_and_nested_in_a_step() -> None:
                         f"(it lies under a private directory): {text!r}")
         assert "inner-ok" in text and "nested-ok" in text, text
         assert "not inside job" not in text, text
+        # and nested in a step of an allocation grun made outside a job
+        r = c.run("grun", "-n1", "bash", "-c", "grun -n1 echo nested-in-allocation", user=USER)
+        assert r.rc == 0 and r.out.strip() == "nested-in-allocation", r
 
 
 def test_grun_outside_a_job_runs_steps_in_its_own_allocation() -> None:
     need_root_users()
     with sec_cluster() as c:
-        r = c.run("grun", "-n1", "bash", "-c",
-                  'test -n "$GSCHED_STEP_TOKEN" && grun -n1 echo nested-in-allocation',
-                  user=USER)
-        assert r.rc == 0, r
-        assert r.out.strip() == "nested-in-allocation", r
+        # the allocation's token reaches the step (so a grun nested in it works)
+        r = c.run("grun", "-n1", "bash", "-c", 'echo "${#GSCHED_STEP_TOKEN}"', user=USER)
+        assert r.rc == 0 and r.out.strip() == "64", r
         r = c.run("grun", "-n1", "echo", "alloc-ok", user=USER, GSCHED_TRANSPORT="grpc")
         assert r.rc == 0 and r.out.strip() == "alloc-ok", r
         deadline = time.monotonic() + 30
