@@ -126,6 +126,8 @@ class JobService(rpc.JobServiceServicer):
     async def Submit(self, request: pb.SubmitRequest, context: Any) -> pb.SubmitReply:
         caller = identify(context)
         spec = request.spec
+        if steptoken.ENV_NAME in spec.environment:  # a submitting job's: never stored
+            del spec.environment[steptoken.ENV_NAME]
         if spec.nice < 0 and not caller.admin:
             raise PermissionDenied("Access/permission denied: only operators may set a negative nice")
         req = convert.request_from_spec(spec)

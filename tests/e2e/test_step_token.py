@@ -6,10 +6,13 @@ operator by group; grun and srun as installed commands (tests/e2e/secutil.py).
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
+
+from gsched.protos import gsched_pb2 as pb
 
 from .secutil import OPERATOR, OPS_GROUP, SecCluster, ensure_user, need_root_users, sec_cluster
 
@@ -92,8 +95,13 @@ def test_only_processes_of_the_job_start_steps() -> None:
                   GSCHED_STEP_TOKEN=token1)
         assert r.rc == 0 and r.out.strip() == "new-ok", r
         # one job's token opens no other job of the same user
-        other = c.submit("--wrap", "sleep 300", user=USER)
+        # (submitted from "inside" job: the submitting job's token is not stored with it)
+        other = c.submit("--wrap", "sleep 300", user=USER, GSCHED_STEP_TOKEN=token1)
         _wait_running(c, other, 0)
+        with sqlite3.connect(c.state / "gsched.db") as db:
+            (blob,) = db.execute("SELECT spec FROM jobs WHERE job_id = ?", (other,)).fetchone()
+        stored = pb.JobSpec.FromString(blob).environment
+        assert stored.get("USER") == USER and "GSCHED_STEP_TOKEN" not in stored
         r = c.run("grun", "--jobid", str(other), "true", user=USER, GSCHED_STEP_TOKEN=token1)
         assert r.rc == 1 and f"not inside job {other}" in r.err, r
         assert c.run("gcancel", str(job), str(other), user=USER).rc == 0
