@@ -294,6 +294,11 @@ def build_environment(
     set_("GSCHED_NODEID", str(index))
     set_("GSCHED_NTASKS", str(ntasks))
     set_("GSCHED_RESTART_COUNT", str(attempt))
+    # this attempt's step credential: grun proves with it that it runs inside the job
+    # (never a submitting job's: a job submitted from inside another does not inherit it)
+    env.pop("GSCHED_STEP_TOKEN", None)
+    if msg.step_token:
+        set_("GSCHED_STEP_TOKEN", msg.step_token)
     if msg.last_failure:
         set_("GSCHED_LAST_FAILURE", msg.last_failure)
     if gpus_here:

@@ -162,7 +162,16 @@ class StepRunner:
                 argv = [*_GATE, *argv]
                 stdin = asyncio.subprocess.PIPE
         if _SETPRIV:
-            argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+            ident: list[str] = []
+            if kw:
+                # setpriv takes the job's identity after the fork: the agent's own
+                # child (forked from a process with gRPC threads) doing setgroups/
+                # setuid before exec died of SIGSEGV in about half the launches
+                groups = ",".join(str(g) for g in kw["extra_groups"])
+                ident = [f"--reuid={kw['user']}", f"--regid={kw['group']}",
+                         f"--groups={groups}" if groups else "--clear-groups"]
+                kw = {}
+            argv = [_SETPRIV, *ident, "--pdeathsig", "KILL", "--", *argv]
         slave = -1
         if use_pty:
             master, slave = os.openpty()

@@ -5,6 +5,11 @@ allocation. Outside one it first allocates (a job that holds the resources), run
 the step, and releases the allocation. Output of every task comes back on grun's
 stdout/stderr (``-l`` labels lines with the task rank); grun exits with the step's
 exit code: the highest task exit code, or 128+signal.
+
+Only processes of the job may start steps in it: grun sends the job's
+``GSCHED_STEP_TOKEN`` (set in the batch script's environment, inherited by steps; for
+an allocation grun made, returned by the controller to grun alone). Without it a user's
+``grun --jobid N`` from elsewhere is refused; operators need none (docs/security.md).
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ def parse_args(argv: list[str], prog: str = "grun") -> argparse.Namespace:
     a("--gpus-per-task", type=int, default=0, help="GPUs per task (CUDA_VISIBLE_DEVICES per task)")
     a("--gpus-per-node", type=int, default=0, help="(outside a job) GPUs per node to allocate")
     a("--gpu-bind", default="", help="none | per_task:N")
-    a("--jobid", type=int, default=0, help="run the step in this job (default $SLURM_JOB_ID)")
+    a("--jobid", type=int, default=0, help="run the step in this job (default $SLURM_JOB_ID); only from inside "
+      "it (its GSCHED_STEP_TOKEN), unless you are an operator")
     a("--export", default="ALL", help="ALL | NONE | ALL,VAR=value,...")
     a("-l", "--label", action="store_true", help="prefix each output line with the task rank")
     a("-u", "--unbuffered", action="store_true",
@@ -180,7 +186,10 @@ def _allocate(client: Any, opts: argparse.Namespace, prog: str, nodes: int) -> A
         from gsched.common.durations import parse_time_limit
 
         spec.time_limit = parse_time_limit(opts.time)
-    job_id = client.call("Submit", pb.SubmitRequest(spec=spec)).job_id
+    reply = client.call("Submit", pb.SubmitRequest(spec=spec, allocation=True))
+    job_id = reply.job_id
+    # the allocation's step credential: the controller hands it only to its submitter
+    os.environ["GSCHED_STEP_TOKEN"] = reply.step_token
     announced = False
     while True:
         reply = client.call("ListJobs", pb.ListJobsRequest(filter=pb.JobFilter(job_ids=[job_id])))
@@ -235,6 +244,7 @@ def main() -> None:
             job_id = job.job_id
             own_allocation = True
             env.update(_job_environment(job, client.cluster_name))
+            env["GSCHED_STEP_TOKEN"] = os.environ.get("GSCHED_STEP_TOKEN", "")
         request = pb.StepRequest(
             job_id=job_id, argv=opts.command, nodes=nodes, ntasks=opts.ntasks,
             ntasks_per_node=opts.ntasks_per_node, nodelist=nodelist, exclude=exclude,
@@ -242,6 +252,7 @@ def main() -> None:
             environment=env, cwd=os.getcwd(),
             kill_on_bad_exit=_bool_flag(opts.kill_on_bad_exit), wait=opts.wait,
             gpu_bind=opts.gpu_bind, label=opts.label, pty=opts.pty,
+            step_token=os.environ.get("GSCHED_STEP_TOKEN", ""),
         )
         if opts.pty:
             request.ntasks = 1
@@ -305,7 +316,8 @@ class _Terminal:
         from gsched.protos import gsched_pb2 as pb
 
         req = pb.StepInputRequest(job_id=self.job_id, step_id=self.step_id, data=data,
-                                  rows=rows, cols=cols, eof=eof)
+                                  rows=rows, cols=cols, eof=eof,
+                                  step_token=os.environ.get("GSCHED_STEP_TOKEN", ""))
         try:
             with self.lock:
                 self.client.call("StepInput", req)
@@ -352,7 +364,8 @@ def _run_step(client: Any, request: Any, opts: argparse.Namespace, prog: str, jo
         try:
             with lock:
                 client.call("SignalStep", pb.SignalStepRequest(
-                    job_id=job_id, step_id=sink.step_id, signal=signum))
+                    job_id=job_id, step_id=sink.step_id, signal=signum,
+                    step_token=request.step_token))
         except ClientError as exc:
             sys.stderr.write(f"{prog}: error: cannot forward signal {signum}: {exc.message}\n")
 

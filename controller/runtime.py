@@ -20,7 +20,7 @@ from typing import Any
 
 from gsched.common.config import Config
 from gsched.common.exitcodes import parse_exit_codes
-from gsched.controller import convert
+from gsched.controller import convert, steptoken
 from gsched.controller.auth import user_groups
 from gsched.controller.backfill import BackfillConfig
 from gsched.controller.cluster import (
@@ -173,6 +173,9 @@ class Controller:
         )
         self.cluster.groups_of = lambda user, gid: tuple(user_groups(user, gid))
         self.store = Store(cfg.database_url)
+        # the key of the jobs' step credentials (GSCHED_STEP_TOKEN), kept across restarts
+        self.step_tokens = steptoken.StepTokens(
+            self.store.meta_secret(steptoken.KEY_NAME, steptoken.new_key))
         from gsched.common import clusterkey
 
         path = clusterkey.key_path(cfg.state_dir, cfg.controller.key_file)
@@ -387,6 +390,7 @@ class Controller:
             last_failure=job.last_failure,
             controller_address=self.cfg.controller.address,
             batch=order.node_index == 0,
+            step_token=self.step_tokens.for_attempt(job.job_id, job.attempt),
         )
         if job.array_job_id and job.array_tasks is None:
             count, low, high, step = job.array_size

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import grpc
 
 from gsched.common import clusterkey
-from gsched.controller import convert, convert_policy, limits
+from gsched.controller import convert, convert_policy, limits, steptoken
 from gsched.controller.auth import CALLER
 from gsched.controller.cluster import DENIED, Caller, NodeReport
 from gsched.controller.errors import (
@@ -126,6 +126,8 @@ class JobService(rpc.JobServiceServicer):
     async def Submit(self, request: pb.SubmitRequest, context: Any) -> pb.SubmitReply:
         caller = identify(context)
         spec = request.spec
+        if steptoken.ENV_NAME in spec.environment:  # a submitting job's: never stored
+            del spec.environment[steptoken.ENV_NAME]
         if spec.nice < 0 and not caller.admin:
             raise PermissionDenied("Access/permission denied: only operators may set a negative nice")
         req = convert.request_from_spec(spec)
@@ -161,6 +163,9 @@ class JobService(rpc.JobServiceServicer):
         self.cluster.elig.prepare(job, spec.extra)  # --dependency, --begin, --array
         self.cluster.submit(job, self.ctl.clock())
         await self.ctl.commit()
+        if request.allocation:  # grun outside a job: it runs the steps of its own job
+            return pb.SubmitReply(job_id=job.job_id,
+                                  step_token=self.ctl.step_tokens.for_allocation(job.job_id))
         return pb.SubmitReply(job_id=job.job_id)
 
     def _private(self, caller: Caller) -> bool:
@@ -497,7 +502,7 @@ class JobService(rpc.JobServiceServicer):
         try:
             limits.check(request)
             caller = identify(context)
-            job = self.cluster._own(request.job_id, caller)
+            job = self._step_job(request.job_id, request.step_token, caller)
             if job.state != JobState.RUNNING:
                 raise InvalidRequest(f"Unable to create step for job {job.job_id}: "
                                      "Job/step already completing or completed")
@@ -634,7 +639,7 @@ class JobService(rpc.JobServiceServicer):
     @handler
     async def SignalStep(self, request: pb.SignalStepRequest, context: Any) -> pb.SignalStepReply:
         caller = identify(context)
-        job = self.cluster._own(request.job_id, caller)
+        job = self._step_job(request.job_id, request.step_token, caller)
         nodes = self.ctl.step_nodes.get((job.job_id, request.step_id))
         if nodes is None:
             raise NotFound(f"Invalid job step {job.job_id}.{request.step_id}")
@@ -648,7 +653,7 @@ class JobService(rpc.JobServiceServicer):
     async def StepInput(self, request: pb.StepInputRequest, context: Any) -> pb.StepInputReply:
         """Input for a --pty step: to the node of its task 0 (the step's first node)."""
         caller = identify(context)
-        job = self.cluster._own(request.job_id, caller)
+        job = self._step_job(request.job_id, request.step_token, caller)
         nodes = self.ctl.step_nodes.get((job.job_id, request.step_id))
         if nodes is None:
             raise NotFound(f"Invalid job step {job.job_id}.{request.step_id}")
@@ -660,6 +665,15 @@ class JobService(rpc.JobServiceServicer):
             ref=ref, step_id=request.step_id, data=request.data, rows=request.rows,
             cols=request.cols, eof=request.eof)))
         return pb.StepInputReply()
+
+    def _step_job(self, job_id: int, token: str, caller: Caller) -> Job:
+        """The job a step call acts on: the caller's own (or an operator's), and the call
+        must come from inside it: the token of its current attempt (GSCHED_STEP_TOKEN) or
+        of the allocation grun made (controller/steptoken.py). Operators need none."""
+        job = self.cluster._own(job_id, caller)
+        if not caller.admin and not self.ctl.step_tokens.check(job.job_id, job.attempt, token):
+            raise PermissionDenied(steptoken.not_inside(job.job_id))
+        return job
 
     def _kill_step(self, nodes: Any, ref: pb.AttemptRef, step_id: int, sig: int) -> None:
         for node in nodes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -297,6 +297,16 @@ class Store:
                         f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {kind} '
                         f"NOT NULL DEFAULT {default}"
                     ))
+
+    def meta_secret(self, key: str, make: Callable[[], str]) -> str:
+        """The meta row ``key``; created with ``make()`` the first time (kept for good)."""
+        with self._lock, self.engine.begin() as conn:
+            row = conn.execute(sa.select(meta_t.c.value).where(meta_t.c.key == key)).first()
+            if row is not None and row[0]:
+                return str(row[0])
+            value = make()
+            conn.execute(self._upserts[2], [{"key": key, "value": value}])
+            return value
 
     def write(
         self,

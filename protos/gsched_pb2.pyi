@@ -217,16 +217,20 @@ class NodeGpus(_message.Message):
     def __init__(self, node: _Optional[str] = ..., indices: _Optional[_Iterable[int]] = ..., cpus: _Optional[int] = ..., mem_mb: _Optional[int] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
-    __slots__ = ("spec",)
+    __slots__ = ("spec", "allocation")
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATION_FIELD_NUMBER: _ClassVar[int]
     spec: JobSpec
-    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+    allocation: bool
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., allocation: _Optional[bool] = ...) -> None: ...
 
 class SubmitReply(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "step_token")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_TOKEN_FIELD_NUMBER: _ClassVar[int]
     job_id: int
-    def __init__(self, job_id: _Optional[int] = ...) -> None: ...
+    step_token: str
+    def __init__(self, job_id: _Optional[int] = ..., step_token: _Optional[str] = ...) -> None: ...
 
 class JobFilter(_message.Message):
     __slots__ = ("job_ids", "users", "states", "partitions", "names", "all_states", "detail", "job_refs")
@@ -554,7 +558,7 @@ class PingReply(_message.Message):
     def __init__(self, version: _Optional[str] = ..., now: _Optional[float] = ..., started: _Optional[float] = ..., cluster_name: _Optional[str] = ..., auth_type: _Optional[str] = ...) -> None: ...
 
 class StepRequest(_message.Message):
-    __slots__ = ("job_id", "argv", "nodes", "ntasks", "ntasks_per_node", "nodelist", "exclude", "cpus_per_task", "gpus_per_task", "environment", "cwd", "kill_on_bad_exit", "wait", "gpu_bind", "label", "pty", "rows", "cols")
+    __slots__ = ("job_id", "argv", "nodes", "ntasks", "ntasks_per_node", "nodelist", "exclude", "cpus_per_task", "gpus_per_task", "environment", "cwd", "kill_on_bad_exit", "wait", "gpu_bind", "label", "pty", "rows", "cols", "step_token")
     class EnvironmentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -580,6 +584,7 @@ class StepRequest(_message.Message):
     PTY_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     COLS_FIELD_NUMBER: _ClassVar[int]
+    STEP_TOKEN_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     argv: _containers.RepeatedScalarFieldContainer[str]
     nodes: int
@@ -598,7 +603,8 @@ class StepRequest(_message.Message):
     pty: bool
     rows: int
     cols: int
-    def __init__(self, job_id: _Optional[int] = ..., argv: _Optional[_Iterable[str]] = ..., nodes: _Optional[int] = ..., ntasks: _Optional[int] = ..., ntasks_per_node: _Optional[int] = ..., nodelist: _Optional[_Iterable[str]] = ..., exclude: _Optional[_Iterable[str]] = ..., cpus_per_task: _Optional[int] = ..., gpus_per_task: _Optional[int] = ..., environment: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., kill_on_bad_exit: _Optional[bool] = ..., wait: _Optional[int] = ..., gpu_bind: _Optional[str] = ..., label: _Optional[bool] = ..., pty: _Optional[bool] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ...) -> None: ...
+    step_token: str
+    def __init__(self, job_id: _Optional[int] = ..., argv: _Optional[_Iterable[str]] = ..., nodes: _Optional[int] = ..., ntasks: _Optional[int] = ..., ntasks_per_node: _Optional[int] = ..., nodelist: _Optional[_Iterable[str]] = ..., exclude: _Optional[_Iterable[str]] = ..., cpus_per_task: _Optional[int] = ..., gpus_per_task: _Optional[int] = ..., environment: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., kill_on_bad_exit: _Optional[bool] = ..., wait: _Optional[int] = ..., gpu_bind: _Optional[str] = ..., label: _Optional[bool] = ..., pty: _Optional[bool] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., step_token: _Optional[str] = ...) -> None: ...
 
 class StepTask(_message.Message):
     __slots__ = ("rank", "local_rank", "node_index", "node")
@@ -852,34 +858,38 @@ class UpdatePolicyRequest(_message.Message):
     def __init__(self, verb: _Optional[str] = ..., entity: _Optional[str] = ..., name: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class SignalStepRequest(_message.Message):
-    __slots__ = ("job_id", "step_id", "signal")
+    __slots__ = ("job_id", "step_id", "signal", "step_token")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    STEP_TOKEN_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     step_id: int
     signal: int
-    def __init__(self, job_id: _Optional[int] = ..., step_id: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
+    step_token: str
+    def __init__(self, job_id: _Optional[int] = ..., step_id: _Optional[int] = ..., signal: _Optional[int] = ..., step_token: _Optional[str] = ...) -> None: ...
 
 class SignalStepReply(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class StepInputRequest(_message.Message):
-    __slots__ = ("job_id", "step_id", "data", "rows", "cols", "eof")
+    __slots__ = ("job_id", "step_id", "data", "rows", "cols", "eof", "step_token")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     COLS_FIELD_NUMBER: _ClassVar[int]
     EOF_FIELD_NUMBER: _ClassVar[int]
+    STEP_TOKEN_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     step_id: int
     data: bytes
     rows: int
     cols: int
     eof: bool
-    def __init__(self, job_id: _Optional[int] = ..., step_id: _Optional[int] = ..., data: _Optional[bytes] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., eof: _Optional[bool] = ...) -> None: ...
+    step_token: str
+    def __init__(self, job_id: _Optional[int] = ..., step_id: _Optional[int] = ..., data: _Optional[bytes] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., eof: _Optional[bool] = ..., step_token: _Optional[str] = ...) -> None: ...
 
 class StepInputReply(_message.Message):
     __slots__ = ()
@@ -986,7 +996,7 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., started: _Optional[_Union[JobStarted, _Mapping]] = ..., exited: _Optional[_Union[JobExited, _Mapping]] = ..., step_output: _Optional[_Union[StepOutput, _Mapping]] = ..., step_exit: _Optional[_Union[StepTaskExit, _Mapping]] = ...) -> None: ...
 
 class Launch(_message.Message):
-    __slots__ = ("ref", "spec", "user", "uid", "gid", "group", "nodes", "node_index", "partition", "time_limit", "stdout_path", "stderr_path", "cluster_name", "ntasks", "submit_time", "kill_wait", "node_addresses", "controller_address", "batch", "last_failure", "array_job_id", "array_task_id", "array_task_count", "array_task_min", "array_task_max", "array_task_step")
+    __slots__ = ("ref", "spec", "user", "uid", "gid", "group", "nodes", "node_index", "partition", "time_limit", "stdout_path", "stderr_path", "cluster_name", "ntasks", "submit_time", "kill_wait", "node_addresses", "controller_address", "batch", "last_failure", "array_job_id", "array_task_id", "array_task_count", "array_task_min", "array_task_max", "array_task_step", "step_token")
     class NodeAddressesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -1020,6 +1030,7 @@ class Launch(_message.Message):
     ARRAY_TASK_MIN_FIELD_NUMBER: _ClassVar[int]
     ARRAY_TASK_MAX_FIELD_NUMBER: _ClassVar[int]
     ARRAY_TASK_STEP_FIELD_NUMBER: _ClassVar[int]
+    STEP_TOKEN_FIELD_NUMBER: _ClassVar[int]
     ref: AttemptRef
     spec: JobSpec
     user: str
@@ -1046,7 +1057,8 @@ class Launch(_message.Message):
     array_task_min: int
     array_task_max: int
     array_task_step: int
-    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., node_index: _Optional[int] = ..., partition: _Optional[str] = ..., time_limit: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., cluster_name: _Optional[str] = ..., ntasks: _Optional[int] = ..., submit_time: _Optional[float] = ..., kill_wait: _Optional[int] = ..., node_addresses: _Optional[_Mapping[str, str]] = ..., controller_address: _Optional[str] = ..., batch: _Optional[bool] = ..., last_failure: _Optional[str] = ..., array_job_id: _Optional[int] = ..., array_task_id: _Optional[int] = ..., array_task_count: _Optional[int] = ..., array_task_min: _Optional[int] = ..., array_task_max: _Optional[int] = ..., array_task_step: _Optional[int] = ...) -> None: ...
+    step_token: str
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., user: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., group: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeGpus, _Mapping]]] = ..., node_index: _Optional[int] = ..., partition: _Optional[str] = ..., time_limit: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., cluster_name: _Optional[str] = ..., ntasks: _Optional[int] = ..., submit_time: _Optional[float] = ..., kill_wait: _Optional[int] = ..., node_addresses: _Optional[_Mapping[str, str]] = ..., controller_address: _Optional[str] = ..., batch: _Optional[bool] = ..., last_failure: _Optional[str] = ..., array_job_id: _Optional[int] = ..., array_task_id: _Optional[int] = ..., array_task_count: _Optional[int] = ..., array_task_min: _Optional[int] = ..., array_task_max: _Optional[int] = ..., array_task_step: _Optional[int] = ..., step_token: _Optional[str] = ...) -> None: ...
 
 class SignalJob(_message.Message):
     __slots__ = ("ref", "signal", "batch_only", "job_warning")

@@ -88,9 +88,14 @@ def test_field_table_matches_the_proto() -> None:
         else:
             assert not repeated and field.type == scalar[kind], name
     req = pb.SubmitRequest.DESCRIPTOR.fields_by_name
-    assert list(req) == ["spec"] and req["spec"].number == jw.SUBMIT_REQUEST_SPEC
+    # gsub leaves SubmitRequest.allocation (grun's) unset, and the reply decoder skips
+    # SubmitReply.step_token (only set for allocations)
+    assert list(req) == ["spec", "allocation"] and req["spec"].number == jw.SUBMIT_REQUEST_SPEC
     rep = pb.SubmitReply.DESCRIPTOR.fields_by_name
-    assert list(rep) == ["job_id"] and rep["job_id"].number == jw.SUBMIT_REPLY_JOB_ID
+    assert list(rep) == ["job_id", "step_token"]
+    assert rep["job_id"].number == jw.SUBMIT_REPLY_JOB_ID
+    assert jw.decode_submit_reply(
+        pb.SubmitReply(job_id=77, step_token="ab" * 32).SerializeToString()) == 77
     assert rep["job_id"].type == F.TYPE_INT64
 
 
