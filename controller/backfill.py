@@ -57,6 +57,7 @@ __all__ = [
 INF = math.inf
 _BIG = 1 << 40  # "unlimited" capacity (untracked CPUs/memory, slots)
 _C, _M, _S, _G = 0, 1, 2, 3  # vector dims: cpus, mem, slots, first GPU type
+_SKIP_DEAD = True  # plan's short cut for jobs that can only wait (tests turn it off)
 
 
 class _Miss(enum.Enum):
@@ -833,10 +834,15 @@ def plan(
     backfilled: set[int] = set()
     blocked: set[str] = set()
     tested = 0
+    depth = cfg.depth
+    # Past the depth no job gets a reservation, and a request shape that found no room
+    # now stays without (never_now): a job of a shape whose every variant is there, in
+    # partitions without MaxTime, can only wait. Its reason depends on `blocked` alone.
+    dead: dict[tuple[object, ...], tuple[str, ...]] = {}  # planning key -> partitions
     for job in pending:
         req = job.request
         if keys is None:
-            key = None
+            key = _prepare_key(req)
         else:
             memo = keys.get(job.job_id)
             if memo is not None and memo[0] is req:
@@ -844,6 +850,17 @@ def plan(
             else:
                 key = _prepare_key(req)
                 keys[job.job_id] = (req, key)
+        if tested >= depth and key in dead and _SKIP_DEAD:
+            names = dead[key]
+            if gate is not None:
+                why = gate.check(job.job_id)
+                if why:
+                    reasons[job.job_id] = why
+                    continue
+            free = names[0] not in blocked if len(names) == 1 else blocked.isdisjoint(names)
+            reasons[job.job_id] = "Resources" if free else "Priority"
+            blocked.update(names)
+            continue
         usable, why = pl.prepare(req, partitions, default_partition, key)
         if not usable:
             reasons[job.job_id] = why
@@ -900,6 +917,12 @@ def plan(
             reasons[job.job_id] = "Priority"
         for opt in usable:
             blocked.add(opt.partition)
+        if tested >= depth and not delays and best is None:
+            options = pl.prepared_shape[key][0]
+            if all(part.max_time < 0 for _, part, _, _ in options) and all(
+                shape in never_now for opt in usable for _, shape in opt.variants
+            ):
+                dead[key] = tuple(opt.partition for opt in usable)
     return BackfillPlan(tuple(starts), reservations, reasons, frozenset(backfilled))
 
 

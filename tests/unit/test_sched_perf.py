@@ -4,6 +4,8 @@
   them per job limit; the ready sweep merges its candidate times lazily. Both are
   checked against straightforward reference versions (recompute everything, sort
   everything) on random workloads: identical plans.
+- Past the backfill depth, jobs of a shape that already found no room now take a short
+  cut (``_SKIP_DEAD``); with it turned off the same plans come out.
 - The Cluster keeps the last pass's queue order (``order_hint``) and each job's
   planning key (``plan_keys``) across passes. A cluster that keeps them and one that
   forgets them before every pass make identical decisions over random event streams.
@@ -127,6 +129,23 @@ def test_planner_indexes_match_reference(seed: int, monkeypatch: pytest.MonkeyPa
     fast = plan(pending, nodes, parts, "main", ends, 0.0, cfg, None, {})
     monkeypatch.setattr(bf._Planner, "_held", ref_held)
     monkeypatch.setattr(bf._Planner, "_sweep_ready", ref_sweep_ready)
+    monkeypatch.setattr(bf, "_SKIP_DEAD", False)
+    slow = plan(pending, nodes, parts, "main", ends, 0.0, cfg)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_short_cut_past_depth_matches_full_look(seed: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many same-shape jobs past a small depth, some partitions with MaxTime."""
+    rng = random.Random(1000 + seed)
+    nodes, parts, ends, pending = random_workload(rng)
+    shapes = [p.request for p in pending[:6]]
+    pending += [bf.PendingJob(5000 + k, dataclasses.replace(
+        rng.choice(shapes), time_limit=rng.randint(60, 9000))) for k in range(80)]
+    cfg = BackfillConfig(depth=rng.randint(0, 5))
+    fast = plan(pending, nodes, parts, "main", ends, 0.0, cfg)
+    monkeypatch.setattr(bf, "_SKIP_DEAD", False)
     slow = plan(pending, nodes, parts, "main", ends, 0.0, cfg)
     assert fast == slow
 
