@@ -35,7 +35,7 @@ import enum
 import heapq
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gsched.controller.jobs import Job, JobState, Request
 from gsched.controller.nodes import Node
@@ -57,6 +57,7 @@ __all__ = [
 INF = math.inf
 _BIG = 1 << 40  # "unlimited" capacity (untracked CPUs/memory, slots)
 _C, _M, _S, _G = 0, 1, 2, 3  # vector dims: cpus, mem, slots, first GPU type
+_SKIP_DEAD = True  # plan's short cut for jobs that can only wait (tests turn it off)
 
 
 class _Miss(enum.Enum):
@@ -298,8 +299,7 @@ class _Ready:
     order: list[tuple[float, str]]  # the same, sorted
 
 
-@dataclasses.dataclass(frozen=True)
-class _Option:
+class _Option(NamedTuple):
     """One partition a job may run in: its nodes, the request variants, the limit."""
 
     partition: str
@@ -310,11 +310,12 @@ class _Option:
 
 @dataclasses.dataclass
 class _Held:
-    """For one partition, request shape and limit: start windows on nodes with holds."""
+    """For one partition and request shape: the spans during which it fits on the
+    nodes with holds (any limit: a job of length L can start in ``[lo, end - L]``)."""
 
     seen: int  # position in the planner's change log
-    windows: dict[str, list[tuple[float, float]]]
-    cands: list[tuple[float, float, str]] | None  # all of them, sorted; None: stale
+    windows: dict[str, list[tuple[float, float]]]  # node -> its spans (see _runs)
+    cands: list[tuple[float, float, str]] | None  # (lo, end, node), sorted; None: stale
 
 
 class _Planner:
@@ -366,21 +367,32 @@ class _Planner:
 
     def prepare(
         self, req: Request, partitions: Mapping[str, Partition], default: str,
+        key: tuple[object, ...] | None = None,
     ) -> tuple[list[_Option], str]:
-        """The partitions ``req`` may run in, or why none (the scheduler's checks)."""
+        """The partitions ``req`` may run in, or why none (the scheduler's checks).
+
+        ``key``: :func:`_prepare_key` of ``req``, when the caller has it already.
+        """
         # Jobs differ mostly in their time limits: the partitions and request variants
         # are worked out once per placement shape, the limit per job.
-        key = (req.partitions, *_shape(req))
+        if key is None:
+            key = _prepare_key(req)
         cached = self.prepared_shape.get(key)
         if cached is None:
             cached = self.prepared_shape[key] = self._prepare(req, partitions, default)
         options, why = cached
         usable = []
+        tl = req.time_limit
         for pname, part, members, variants in options:
-            if part.max_time >= 0 and req.time_limit > part.max_time:
+            mt = part.max_time
+            if mt >= 0 and tl > mt:
                 why = "PartitionTimeLimit"  # MaxTime lowered since the job was queued
                 continue
-            usable.append(_Option(pname, members, variants, _length(req, part)))
+            # _length(req, part), inline: this runs for every pending job in every pass
+            limit = part.default_time if tl == 0 else tl
+            if mt >= 0 and (limit < 0 or limit > mt):
+                limit = mt
+            usable.append(_Option(pname, members, variants, INF if limit < 0 else float(limit)))
         return usable, why
 
     def _prepare(
@@ -600,23 +612,30 @@ class _Planner:
     def _held(self, per_node: tuple[object, ...], req: Request,
               length: float) -> list[tuple[float, float, str]]:
         """``(lo, hi, node)`` start windows on the partition's nodes with holds, sorted."""
-        key = (*per_node, length)
-        held = self.held_index.get(key)
-        names = self.names[str(per_node[0])]
+        # Limits are nearly unique per job: the spans are indexed per shape only, and the
+        # windows for ``length`` filtered out of them. Sorting (lo, end, node) sorts
+        # (lo, end - length, node) too, so the result is what sorting the windows gives.
+        held = self.held_index.get(per_node)
         if held is None:
-            held = self.held_index[key] = _Held(len(self.log), {}, None)
+            held = self.held_index[per_node] = _Held(len(self.log), {}, None)
             changed: Iterable[_Node] = self.held
         else:
             changed = dict.fromkeys(self.log[held.seen:])
             held.seen = len(self.log)
+        names = self.names[str(per_node[0])]
         for n in changed:
             if n.holds and n.name in names:
-                held.windows[n.name] = _starts(self._runs(per_node, n, req), length)
+                held.windows[n.name] = self._runs(per_node, n, req)
                 held.cands = None
         if held.cands is None:
-            held.cands = sorted((lo, hi, name) for name, found in held.windows.items()
-                                for lo, hi in found)
-        return held.cands
+            held.cands = sorted((lo, end, name) for name, found in held.windows.items()
+                                for lo, end in found)
+        out = []
+        for lo, end, name in held.cands:
+            hi = INF if end == INF else end - length
+            if hi >= lo:
+                out.append((lo, hi, name))
+        return out
 
     def _runs(self, per_node: tuple[object, ...], n: _Node,
               req: Request) -> list[tuple[float, float]]:
@@ -661,16 +680,22 @@ class _Planner:
         if len(order) + held_nodes < count:
             return None
         skip = max(0, count - held_nodes - 1)  # fewer ready nodes than this cannot do
-        times = [lo for lo, _, _ in held]
-        times.extend(t for t, _ in order[skip:])
-        times.sort()
         active: dict[str, tuple[float, float]] = {}
         ends: list[tuple[float, str]] = []
         i = 0
-        for t in times:
+        # the candidate times in ascending order: the starts of the windows and the ready
+        # times from order[skip:], merged as the sweep goes (it mostly stops early).
+        # A time met twice is looked at once: a second look would find the same.
+        k, nh, no = skip, len(held), len(order)
+        while i < nh or k < no:
+            if k < no and (i >= nh or order[k][0] <= held[i][0]):
+                t = order[k][0]
+                k += 1
+            else:
+                t = held[i][0]  # taken in by the loop below
             if t > self.horizon:
                 break
-            while i < len(held) and held[i][0] <= t:
+            while i < nh and held[i][0] <= t:
                 lo, hi, name = held[i]
                 active[name] = (lo, hi)
                 heapq.heappush(ends, (hi, name))
@@ -756,6 +781,11 @@ def _length(req: Request, part: Partition) -> float:
     return INF if limit < 0 else float(limit)
 
 
+def _prepare_key(r: Request) -> tuple[object, ...]:
+    """What :meth:`_Planner.prepare` caches its per-shape work under."""
+    return (r.partitions, *_shape(r))
+
+
 def _shape(r: Request) -> tuple[object, ...]:
     return (r.nodes, r.nodelist, *_node_shape(r))
 
@@ -776,6 +806,7 @@ def plan(
     now: float,
     cfg: BackfillConfig | None = None,
     gate: Gate | None = None,
+    keys: dict[int, tuple[Request, tuple[object, ...]]] | None = None,
 ) -> BackfillPlan:
     """One backfill pass over ``pending`` (in priority order); ``nodes`` is not changed.
 
@@ -790,17 +821,47 @@ def plan(
         cfg: depth and window.
         gate: QOS/account limits: a job it refuses waits with its reason, gets no
             reservation, and is told about the jobs that start.
+        keys: a memo kept by the caller across passes: job id -> (its request, the
+            request's planning key). A job's entry is used while its request is the
+            same object (requests are immutable) and (re)written otherwise.
     """
     cfg = cfg or BackfillConfig()
     pl = _Planner(nodes, partitions, ends, now, cfg)
+    never_now = pl.never_now
     starts: list[Decision] = []
     reservations: dict[int, Reservation] = {}
     reasons: dict[int, str] = {}
     backfilled: set[int] = set()
     blocked: set[str] = set()
     tested = 0
+    depth = cfg.depth
+    # Past the depth no job gets a reservation, and a request shape that found no room
+    # now stays without (never_now): a job of a shape whose every variant is there, in
+    # partitions without MaxTime, can only wait. Its reason depends on `blocked` alone.
+    dead: dict[tuple[object, ...], tuple[str, ...]] = {}  # planning key -> partitions
     for job in pending:
-        usable, why = pl.prepare(job.request, partitions, default_partition)
+        req = job.request
+        if keys is None:
+            key = _prepare_key(req)
+        else:
+            memo = keys.get(job.job_id)
+            if memo is not None and memo[0] is req:
+                key = memo[1]
+            else:
+                key = _prepare_key(req)
+                keys[job.job_id] = (req, key)
+        if tested >= depth and key in dead and _SKIP_DEAD:
+            names = dead[key]
+            if gate is not None:
+                why = gate.check(job.job_id)
+                if why:
+                    reasons[job.job_id] = why
+                    continue
+            free = names[0] not in blocked if len(names) == 1 else blocked.isdisjoint(names)
+            reasons[job.job_id] = "Resources" if free else "Priority"
+            blocked.update(names)
+            continue
+        usable, why = pl.prepare(req, partitions, default_partition, key)
         if not usable:
             reasons[job.job_id] = why
             continue
@@ -813,6 +874,8 @@ def plan(
         started = False
         for opt in usable:
             for variant, shape in opt.variants:
+                if shape in never_now:
+                    continue  # what try_now answers first: no room now, nothing else
                 got = pl.try_now(variant, shape, opt.partition, opt.length)
                 if got is _Miss.HELD:
                     delays = True
@@ -847,12 +910,19 @@ def plan(
             )
         if delays:
             reasons[job.job_id] = "Priority"
-        elif best is not None or blocked.isdisjoint(opt.partition for opt in usable):
+        elif best is not None or (usable[0].partition not in blocked if len(usable) == 1
+                                  else blocked.isdisjoint(opt.partition for opt in usable)):
             reasons[job.job_id] = "Resources"
         else:
             reasons[job.job_id] = "Priority"
         for opt in usable:
             blocked.add(opt.partition)
+        if tested >= depth and not delays and best is None:
+            options = pl.prepared_shape[key][0]
+            if all(part.max_time < 0 for _, part, _, _ in options) and all(
+                shape in never_now for opt in usable for _, shape in opt.variants
+            ):
+                dead[key] = tuple(opt.partition for opt in usable)
     return BackfillPlan(tuple(starts), reservations, reasons, frozenset(backfilled))
 
 
@@ -881,11 +951,13 @@ def schedule_backfill(
     now: float,
     cfg: BackfillConfig | None = None,
     gate: Gate | None = None,
+    keys: dict[int, tuple[Request, tuple[object, ...]]] | None = None,
 ) -> tuple[list[Decision], dict[int, str], BackfillPlan]:
     """Drop-in for :func:`gsched.controller.scheduler.schedule` with backfill.
 
     Same contract (decisions already applied to ``nodes``; a reason for every job
     left waiting; held jobs get their hold reason) plus the plan with reservations.
+    ``keys``: see :func:`plan`.
     """
     todo: list[PendingJob | Job] = []
     held: dict[int, str] = {}
@@ -894,7 +966,7 @@ def schedule_backfill(
             held[job.job_id] = "JobHeldUser" if job.reason != "JobHeldAdmin" else job.reason
         else:
             todo.append(job)  # plan reads only job_id and request
-    result = plan(todo, nodes, partitions, default_partition, ends, now, cfg, gate)
+    result = plan(todo, nodes, partitions, default_partition, ends, now, cfg, gate, keys)
     for d in result.start_now:
         for p in d.placements:
             nodes[p.node].allocate(d.job_id, p.cpus, p.mem_mb, p.gpus)

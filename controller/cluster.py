@@ -24,7 +24,7 @@ from gsched.controller.backfill import (
 from gsched.controller.cluster_policy import PolicyMixin
 from gsched.controller.eligibility import Eligibility
 from gsched.controller.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
-from gsched.controller.jobs import ACTIVE_STATES, FINAL_STATES, Job, JobState, transition
+from gsched.controller.jobs import ACTIVE_STATES, FINAL_STATES, Job, JobState, Request, transition
 from gsched.controller.nodes import Gpu, Node
 from gsched.controller.policy import Policy
 from gsched.controller.prioritize import Prioritizer
@@ -168,6 +168,11 @@ class Cluster(PolicyMixin):
         self.nodes: dict[str, Node] = {}
         self.next_job_id = 1
         self.pending_ids: set[int] = set()
+        # the order of the last pending_order(): sorting starts from it, so a queue
+        # that barely changed between passes sorts in about linear time
+        self.order_hint: list[int] = []
+        # job id -> (request, planning key): backfill.plan's memo across passes
+        self.plan_keys: dict[int, tuple[Request, tuple[object, ...]]] = {}
         self.dirty_jobs: set[int] = set()
         self.dirty_nodes: set[str] = set()
         self.need_schedule = False
@@ -218,8 +223,15 @@ class Cluster(PolicyMixin):
     def pending_order(self) -> list[Job]:
         """Pending jobs that are not held, in scheduling order."""
         jobs = self.jobs
-        pending = [jobs[i] for i in self.pending_ids if not jobs[i].hold]
+        ids = self.pending_ids
+        # Keys are unique (job_id is in them), so the sorted result does not depend on
+        # the order the jobs come in: last pass's order first, then the newcomers.
+        known = [i for i in self.order_hint if i in ids]
+        if len(known) < len(ids):
+            known.extend(ids.difference(known))
+        pending = [jobs[i] for i in known if not jobs[i].hold]
         pending.sort(key=_order)
+        self.order_hint = [j.job_id for j in pending]
         return pending
 
     def partitions_of(self, node: str) -> list[str]:
@@ -742,8 +754,10 @@ class Cluster(PolicyMixin):
         gate = self.prio.gate(known, (self.jobs[i] for i in holders if i in self.jobs))
         decisions, reasons, plan = schedule_backfill(
             pending, self.nodes, self.partitions, self.default_partition, ends, now,
-            self.backfill, gate,
+            self.backfill, gate, self.plan_keys,
         )
+        if len(self.plan_keys) > 2 * len(self.pending_ids) + 1000:
+            self.plan_keys = {i: k for i, k in self.plan_keys.items() if i in self.pending_ids}
         self.elig.materialize(decisions, now)
         reasons = self.elig.own_reasons(reasons)
         self.reservations = {i: r for i, r in plan.reservations.items() if i in self.jobs}
