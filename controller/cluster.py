@@ -749,7 +749,7 @@ class Cluster(PolicyMixin):
         holders = {i for n in self.nodes.values() for i in n.jobs}
         ends = expected_ends((self.jobs[i] for i in holders if i in self.jobs), now)
         # array tasks offered this pass are not in self.jobs until they start
-        offered = {j.job_id: j for j in pending if j.job_id not in self.jobs}
+        offered = self.elig.offered_jobs()
         known = collections.ChainMap(offered, self.jobs) if offered else self.jobs
         gate = self.prio.gate(known, (self.jobs[i] for i in holders if i in self.jobs))
         decisions, reasons, plan = schedule_backfill(
@@ -930,6 +930,7 @@ class Cluster(PolicyMixin):
 
 def _order(job: Job) -> tuple[int, int, float, int]:
     return (-job.tier, -job.priority, job.submit_time, job.job_id)
+
 
 
 def _final_state(exit_code: int, signal: int, reason: str) -> JobState:

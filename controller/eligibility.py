@@ -447,6 +447,10 @@ class Eligibility:
                     self._evaluate(job, now)
 
     # ------------------------------------------------------------ a scheduling pass
+    def offered_jobs(self) -> dict[int, Job]:
+        """This pass's array task candidates (not in ``Cluster.jobs`` until they start)."""
+        return {i: cand for i, (_, _, cand) in self._offered.items()}
+
     def select(self, pending: Iterable[Job], now: float) -> list[Job]:
         """The candidates of this pass, in order; reasons set on the jobs left out."""
         self.resolve_dirty(now)
