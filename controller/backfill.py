@@ -49,7 +49,6 @@ __all__ = [
     "Reservation",
     "effective_time_limit",
     "expected_ends",
-    "expected_starts",
     "plan",
     "schedule_backfill",
 ]
@@ -972,30 +971,3 @@ def schedule_backfill(
             nodes[p.node].allocate(d.job_id, p.cpus, p.mem_mb, p.gpus)
     reasons = {**held, **result.reasons}
     return list(result.start_now), reasons, result
-
-
-def expected_starts(
-    pending: Iterable[PendingJob],
-    nodes: Mapping[str, Node],
-    partitions: Mapping[str, Partition],
-    default_partition: str,
-    ends: Mapping[int, float],
-    now: float,
-    cfg: BackfillConfig | None = None,
-    depth: int | None = None,
-) -> dict[int, tuple[float, tuple[str, ...]]]:
-    """``job_id -> (expected start, planned nodes)`` for ``gqueue --start``.
-
-    Plans like :func:`plan` but reserves for up to ``depth`` blocked jobs (default:
-    all of them); jobs with no start within the window are left out.
-    """
-    pending = list(pending)
-    cfg = cfg or BackfillConfig()
-    cfg = dataclasses.replace(cfg, depth=len(pending) if depth is None else depth)
-    result = plan(pending, nodes, partitions, default_partition, ends, now, cfg)
-    out: dict[int, tuple[float, tuple[str, ...]]] = {
-        d.job_id: (now, tuple(p.node for p in d.placements)) for d in result.start_now
-    }
-    for job_id, r in result.reservations.items():
-        out[job_id] = (r.start_time, r.nodes)
-    return out

@@ -220,6 +220,11 @@ class Cluster(PolicyMixin):
         self.elig.reindex()
         self.need_schedule = True
 
+    def holding_jobs(self) -> list[Job]:
+        """The jobs holding resources on some node: running, or still ending somewhere."""
+        ids = {i for n in self.nodes.values() for i in n.jobs}
+        return [self.jobs[i] for i in ids if i in self.jobs]
+
     def pending_order(self) -> list[Job]:
         """Pending jobs that are not held, in scheduling order."""
         jobs = self.jobs
@@ -746,12 +751,12 @@ class Cluster(PolicyMixin):
         if not pending:
             return []
         pending = self._preemptors_first(pending)
-        holders = {i for n in self.nodes.values() for i in n.jobs}
-        ends = expected_ends((self.jobs[i] for i in holders if i in self.jobs), now)
+        holding = self.holding_jobs()
+        ends = expected_ends(holding, now)
         # array tasks offered this pass are not in self.jobs until they start
         offered = self.elig.offered_jobs()
         known = collections.ChainMap(offered, self.jobs) if offered else self.jobs
-        gate = self.prio.gate(known, (self.jobs[i] for i in holders if i in self.jobs))
+        gate = self.prio.gate(known, holding)
         decisions, reasons, plan = schedule_backfill(
             pending, self.nodes, self.partitions, self.default_partition, ends, now,
             self.backfill, gate, self.plan_keys,

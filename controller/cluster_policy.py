@@ -135,9 +135,7 @@ class PolicyMixin:
     def _policy_tick(self, now: float) -> list[Order]:
         """Charge running jobs, recompute priorities, end preemption grace times."""
         orders: list[Order] = []
-        # the jobs holding resources: far fewer than the queue
-        holding = [self.jobs[i] for i in {i for n in self.nodes.values() for i in n.jobs}
-                   if i in self.jobs]
+        holding = self.holding_jobs()  # far fewer than the queue
         for job in holding:
             if job.state == S.RUNNING and job.preempt_deadline and job.preempt_deadline <= now:
                 orders.extend(self._preempt_stop(job, now))

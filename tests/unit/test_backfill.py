@@ -17,7 +17,6 @@ from gsched.controller.backfill import (
     Reservation,
     effective_time_limit,
     expected_ends,
-    expected_starts,
     plan,
     schedule_backfill,
 )
@@ -442,17 +441,6 @@ def test_expected_ends() -> None:
         make_job(6, JobState.REQUEUED, pending_nodes=("n1",)),
     ]
     assert expected_ends(jobs, now=50.0) == {1: 110.0, 2: INF, 3: 50.0, 4: 50.0, 6: 50.0}
-
-
-def test_expected_starts() -> None:
-    nodes, ends = starvation_setup()
-    pending = [pj(1, nodes=2, gpus_per_node=4, time_limit=1000),
-               pj(2, gpus_per_node=1, time_limit=30),
-               pj(3, gpus_per_node=1, time_limit=200)]
-    got = expected_starts(pending, nodes, PART, "gpu", ends, 0.0)  # every blocked job
-    assert got == {1: (100.0, ("n1", "n2")), 2: (0.0, ("n2",)), 3: (1100.0, ("n1",))}
-    assert expected_starts(pending, nodes, PART, "gpu", ends, 0.0, depth=1) == {
-        1: (100.0, ("n1", "n2")), 2: (0.0, ("n2",))}
 
 
 def test_schedule_backfill_is_a_drop_in() -> None:
