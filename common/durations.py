@@ -13,8 +13,6 @@ Exception tree::
 
 from __future__ import annotations
 
-import math
-
 from gsched.common.lexical import digits, split_ints
 
 __all__ = [
@@ -156,7 +154,9 @@ def parse_memory_mb(text: str) -> int:
         or (whole == "" and dot and digits(frac))
     ):
         raise SizeError(f"invalid memory size {text!r}")
-    return math.ceil(float(number) * _SIZE_FACTOR[unit])
+    mb = float(number) * _SIZE_FACTOR[unit]
+    whole_mb = int(mb)
+    return whole_mb + (whole_mb < mb)  # ceil without importing math (gsub's path)
 
 
 def format_memory_mb(mb: int) -> str:

@@ -19,7 +19,6 @@ Framing (all integers big-endian)::
 from __future__ import annotations
 
 import _socket
-import struct
 
 TYPE_CHECKING = False  # not importing typing or socket keeps gsub's start fast
 if TYPE_CHECKING:
@@ -69,8 +68,6 @@ STATUS_NAMES = {
 STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 MAX_FRAME = 256 * 1024 * 1024
 
-_U32 = struct.Struct(">I")
-
 
 class LocalError(Exception):
     """A call on the local socket failed; ``code`` is a gRPC status name."""
@@ -83,7 +80,7 @@ class LocalError(Exception):
 
 def encode_request(method: str, payload: bytes) -> bytes:
     name = method.encode()
-    return _U32.pack(1 + len(name) + len(payload)) + bytes([len(name)]) + name + payload
+    return (1 + len(name) + len(payload)).to_bytes(4, "big") + bytes([len(name)]) + name + payload
 
 
 def decode_request(frame: bytes) -> tuple[str, bytes]:
@@ -92,7 +89,7 @@ def decode_request(frame: bytes) -> tuple[str, bytes]:
 
 
 def encode_reply(status: int, body: bytes) -> bytes:
-    return _U32.pack(1 + len(body)) + bytes([status]) + body
+    return (1 + len(body)).to_bytes(4, "big") + bytes([status]) + body
 
 
 def connect_local(path: str, timeout: float) -> Socket:
@@ -126,7 +123,7 @@ def call_raw(sock: Socket, method: str, payload: bytes) -> bytes:
         OSError: the socket failed (ConnectionError for a bad frame).
     """
     sock.sendall(encode_request(method, payload))
-    (length,) = _U32.unpack(_recv_exact(sock, 4))
+    length = int.from_bytes(_recv_exact(sock, 4), "big")
     if not 1 <= length <= MAX_FRAME:
         raise ConnectionError("bad frame from controller")
     frame = _recv_exact(sock, length)

@@ -1,8 +1,9 @@
 """Who is calling: credential checks on the gRPC port and the roles of callers.
 
-The :class:`AuthInterceptor` runs before every JobService/AdminService handler on
-the gRPC port. It verifies the call's credential (see :mod:`gsched.common.auth`)
-according to ``[controller] auth_type``, turns it into a
+Every JobService/AdminService handler on the gRPC port runs behind
+:func:`authenticated` (wrapped once, when the services are registered). It
+verifies the call's credential (see :mod:`gsched.common.auth`) according to
+``[controller] auth_type``, turns it into a
 :class:`~gsched.controller.cluster.Caller` with its role, and puts that in
 :data:`CALLER` (a context variable) for :func:`gsched.controller.service.identify`.
 A call without a valid credential never reaches a handler: it ends
@@ -28,7 +29,6 @@ import logging
 import os
 import pwd
 import time
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -37,7 +37,7 @@ from gsched.common import auth
 from gsched.common.config import Config
 from gsched.controller.cluster import Caller
 
-__all__ = ["CALLER", "AuthInterceptor", "Authenticator", "is_loopback", "user_groups"]
+__all__ = ["CALLER", "Authenticator", "authenticated", "is_loopback", "user_groups"]
 
 logger = logging.getLogger(__name__)
 
@@ -222,70 +222,51 @@ def user_groups(user: str, gid: int) -> set[str]:
     return names
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticate every user call on the gRPC port before its handler runs."""
+def authenticated(authenticator: Authenticator, handler: Any, method: str) -> Any:
+    """``handler`` (a JobService/AdminService method) behind the credential check.
 
-    def __init__(self, authenticator: Authenticator) -> None:
-        self.auth = authenticator
-        # registered handler -> its wrapped twin, made once per method, not per call
-        self._wrapped: dict[int, tuple[Any, Any]] = {}
+    The call's caller is put in :data:`CALLER` for the handler; a call without a
+    valid credential ends ``UNAUTHENTICATED`` before the handler runs.
+    """
+    async def who(context: Any) -> Caller | None:
+        md = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        try:
+            return await authenticator.authenticate(method, md)
+        except auth.AuthError as exc:
+            logger.warning("refused %s from %s: %s", method, context.peer(), exc.message)
+            await context.abort(getattr(grpc.StatusCode, exc.code), exc.message)
+        return None
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = await continuation(details)
-        method = details.method
-        if handler is None or method.startswith("/gsched.v1.AgentLink/"):
-            return handler
-        hit = self._wrapped.get(id(handler))
-        if hit is None or hit[0] is not handler:
-            hit = self._wrapped[id(handler)] = (handler, self._wrap(handler, method))
-        return hit[1]
+    if handler.unary_unary is not None:
+        inner = handler.unary_unary
 
-    def _wrap(self, handler: Any, method: str) -> Any:
-        authenticator = self.auth
-
-        async def who(context: Any) -> Caller | None:
-            md = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        async def unary(request: Any, context: Any) -> Any:
+            caller = await who(context)
+            token = CALLER.set(caller)
             try:
-                return await authenticator.authenticate(method, md)
-            except auth.AuthError as exc:
-                logger.warning("refused %s from %s: %s", method, context.peer(), exc.message)
-                await context.abort(getattr(grpc.StatusCode, exc.code), exc.message)
-            return None
+                return await inner(request, context)
+            finally:
+                CALLER.reset(token)
 
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
+        return grpc.unary_unary_rpc_method_handler(
+            unary, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+    if handler.unary_stream is not None:
+        inner_stream = handler.unary_stream
 
-            async def unary(request: Any, context: Any) -> Any:
-                caller = await who(context)
-                token = CALLER.set(caller)
-                try:
-                    return await inner(request, context)
-                finally:
-                    CALLER.reset(token)
+        async def stream(request: Any, context: Any) -> Any:
+            caller = await who(context)
+            CALLER.set(caller)  # this task serves only this call
+            agen = inner_stream(request, context)
+            try:
+                async for item in agen:
+                    yield item
+            finally:
+                # a cancelled call (grun interrupted) must run the handler's
+                # cleanup now, not when the generator is collected
+                await agen.aclose()
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary, request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-        if handler.unary_stream is not None:
-            inner_stream = handler.unary_stream
-
-            async def stream(request: Any, context: Any) -> Any:
-                caller = await who(context)
-                CALLER.set(caller)  # this task serves only this call
-                agen = inner_stream(request, context)
-                try:
-                    async for item in agen:
-                        yield item
-                finally:
-                    # a cancelled call (grun interrupted) must run the handler's
-                    # cleanup now, not when the generator is collected
-                    await agen.aclose()
-
-            return grpc.unary_stream_rpc_method_handler(
-                stream, request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-        return handler
+        return grpc.unary_stream_rpc_method_handler(
+            stream, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+    return handler

@@ -1,10 +1,12 @@
-"""A gRPC server interceptor: undecodable requests get INVALID_ARGUMENT, not UNKNOWN.
+"""Undecodable gRPC requests get INVALID_ARGUMENT, not UNKNOWN.
 
 grpc answers a request its deserializer cannot parse (truncated or corrupt
 protobuf, invalid UTF-8 in a string field) with ``UNKNOWN`` and a Python
-exception name. This interceptor decodes instead: a malformed message becomes a
-marker that the handler's wrapper turns into ``INVALID_ARGUMENT`` ("Invalid
-request: malformed message"), before any servicer code runs. Works for the
+exception name. :func:`guard` wraps a method handler so that it decodes instead: a
+malformed message becomes a marker that the wrapper turns into
+``INVALID_ARGUMENT`` ("Invalid request: malformed message"), before any servicer
+code runs. The controller wraps each method once, when the services are
+registered (controller/main.py), rather than with a per-call interceptor. Works for the
 unary, server-streaming and bidirectional methods of every service; what the
 request contains is then checked by :mod:`gsched.controller.limits`.
 """
@@ -12,12 +14,12 @@ request contains is then checked by :mod:`gsched.controller.limits`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 
-__all__ = ["MalformedGuard"]
+__all__ = ["guard"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,29 +48,7 @@ async def _refuse(context: Any, method: str, bad: _Malformed) -> None:
     )
 
 
-class MalformedGuard(grpc.aio.ServerInterceptor):
-    """Refuse undecodable requests with INVALID_ARGUMENT (see the module docstring)."""
-
-    def __init__(self) -> None:
-        # registered handler -> its guarded twin, made once per method, not per call
-        self._wrapped: dict[int, tuple[Any, Any]] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_deserializer is None:
-            return handler
-        hit = self._wrapped.get(id(handler))
-        if hit is None or hit[0] is not handler:
-            guarded = _guard(handler, handler_call_details.method)
-            hit = self._wrapped[id(handler)] = (handler, guarded)
-        return hit[1]
-
-
-def _guard(handler: Any, method: str) -> Any:
+def guard(handler: Any, method: str) -> Any:
     """``handler`` with a decoder that turns undecodable bytes into INVALID_ARGUMENT."""
     decode = _decoder(handler.request_deserializer)
     out = handler.response_serializer
