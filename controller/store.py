@@ -280,6 +280,11 @@ class Store:
                 conn.execute(sa.insert(meta_t).values(key="schema", value=str(SCHEMA_VERSION)))
             elif int(row[0]) > SCHEMA_VERSION:
                 raise RuntimeError(f"database schema {row[0]} is newer than this gsched")
+        # SQLite: one connection kept for the commits (a local file never drops it; a
+        # checkout from the pool per commit was a tenth of a small commit's time).
+        self._writer: sa.Connection | None = (
+            self.engine.connect() if self.engine.dialect.name == "sqlite" else None
+        )
 
     def _add_missing_columns(self) -> None:
         """Bring a database written by an older gsched up to date (columns only grow)."""
@@ -318,14 +323,29 @@ class Store:
         """Upsert the given rows, the job id counter and ``meta`` (key -> text, e.g. the
         fair-share usage ledger) in one transaction."""
         jobs, nodes = list(jobs), list(nodes)
-        with self._lock, self.engine.begin() as conn:
-            if jobs:
-                self._upserts[0].run(conn, jobs)
-            if nodes:
-                self._upserts[1].run(conn, nodes)
-            rows = [{"key": "next_job_id", "value": str(next_job_id)}]
-            rows += [{"key": k, "value": v} for k, v in (meta or {}).items()]
-            self._upserts[2].run(conn, rows)
+        rows = [{"key": "next_job_id", "value": str(next_job_id)}]
+        rows += [{"key": k, "value": v} for k, v in (meta or {}).items()]
+        with self._lock:
+            conn = self._writer
+            if conn is None:  # PostgreSQL: a pooled connection, checked on checkout
+                with self.engine.begin() as conn:
+                    self._write(conn, jobs, nodes, rows)
+            else:
+                with conn.begin():
+                    self._write(conn, jobs, nodes, rows)
+
+    def _write(
+        self,
+        conn: sa.Connection,
+        jobs: list[dict[str, Any]],
+        nodes: list[dict[str, Any]],
+        meta: list[dict[str, Any]],
+    ) -> None:
+        if jobs:
+            self._upserts[0].run(conn, jobs)
+        if nodes:
+            self._upserts[1].run(conn, nodes)
+        self._upserts[2].run(conn, meta)
 
     def load(self, cluster: Cluster, keep_finished_since: float) -> None:
         """Rebuild ``cluster`` from the database: active jobs, recent finished ones, nodes."""
@@ -444,6 +464,10 @@ class Store:
             return {int(j): int(m) + 1 for j, m in conn.execute(q)}
 
     def close(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.engine.dispose()
 
 
