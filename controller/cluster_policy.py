@@ -8,6 +8,7 @@ preemption after each pass, and the admin commands that change the policy.
 
 from __future__ import annotations
 
+import copy
 import logging
 import signal as _signal
 from collections.abc import Iterable, Mapping
@@ -19,9 +20,11 @@ from gsched.controller.policy import INVALID_ACCOUNT, POLICY_VIOLATION
 from gsched.controller.preempt import Candidate, choose_victims
 from gsched.controller.prioritize import job_tres
 from gsched.controller.priority import Factors
+from gsched.controller.scheduler import place
 
 if TYPE_CHECKING:
     from gsched.controller.cluster import Caller, Order
+    from gsched.controller.nodes import Node
     from gsched.controller.scheduler import Partition
 
 __all__ = ["PolicyMixin"]
@@ -151,12 +154,16 @@ class PolicyMixin:
     # ------------------------------------------------------------ preemption
     def _preempt_for(self, pending: list[Job], reasons: Mapping[int, str],
                      now: float) -> list[Order]:
-        """After a pass: let the first waiting job of a preempting QOS preempt.
+        """After a pass: let the waiting jobs of a preempting QOS preempt, in order.
 
-        One preemption is in flight at a time: until its victims have left their
-        nodes, no other job preempts, and the pass after they left tries the
-        preemptor first (:meth:`_preemptors_first`), so the freed resources go to it.
-        At most :attr:`PREEMPT_TRIES` placements are simulated per pass.
+        Several preemptions may be in flight at once (a burst of urgent jobs does not
+        wait for one grace time after another). Each victim search runs on the
+        cluster as the preemptions already decided will leave it: their victims gone
+        and their preemptors placed, so no two preemptors count on the same freed
+        resources and no job is picked twice. Until its victims have left their
+        nodes a preemptor keeps its claim, and the passes put the preemptors first
+        (:meth:`_preemptors_first`), so the freed resources go to them. At most
+        :attr:`PREEMPT_TRIES` placements are simulated per pass.
         """
         for pre, victims in list(self.preempting.items()):
             still = {v for v in victims if v in self.jobs and self.jobs[v].alloc
@@ -166,50 +173,74 @@ class PolicyMixin:
                 del self.preempting[pre]
             else:
                 self.preempting[pre] = still
-        if self.preempting:
-            return []
         policy = self.prio.policy
         if not any(q.preempt for q in policy.qos.values()):
             return []
-        running: list[Job] | None = None
-        tried: set[tuple[object, ...]] = set()
-        tries = 0
+        waiting = []
         for job in pending:
-            if reasons.get(job.job_id) not in ("Resources", "Priority"):
+            if job.job_id in self.preempting or reasons.get(job.job_id) not in (
+                "Resources", "Priority"
+            ):
                 continue
             q = policy.qos.get(job.qos)
-            if q is None or not q.preempt:
-                continue
-            if running is None:
-                running = [j for j in self.jobs.values()
-                           if j.state == S.RUNNING and not j.preempt_deadline]
+            if q is not None and q.preempt:
+                waiting.append((job, q))
+        if not waiting:
+            return []
+        running = [j for j in self.jobs.values()
+                   if j.state == S.RUNNING and not j.preempt_deadline]
+        sim = _Claims(self.nodes)
+        claimed: set[int] = set()
+        for pre, victims in self.preempting.items():
+            claimed |= victims
+            sim.claim(self.jobs[pre], victims, self.jobs, self._partitions_of(self.jobs[pre]))
+        orders: list[Order] = []
+        tried: set[tuple[object, ...]] = set()
+        tries = 0
+        for job, q in waiting:
             cands = []
             for other in running:
                 oq = policy.qos.get(other.qos)
-                if other.qos in q.preempt and oq is not None and oq.preempt_mode != "OFF":
+                if (other.qos in q.preempt and oq is not None and oq.preempt_mode != "OFF"
+                        and other.job_id not in claimed):
                     cands.append(Candidate(other.job_id, other.priority, other.start_time,
                                            tuple(other.alloc)))
             if not cands:
                 continue
-            for pname in job.request.partitions or (self.default_partition,):
-                part = self.partitions.get(pname)
-                key = (pname, job.qos, job.request)
-                if part is None or not part.schedulable or key in tried:
+            for part in self._partitions_of(job):
+                key = (part.name, job.qos, job.request)
+                if key in tried:
                     continue
                 if tries >= self.PREEMPT_TRIES:
-                    return []
+                    return orders
                 tries += 1
                 tried.add(key)
-                victims = choose_victims(job.request, part, self.nodes, cands)
+                victims = choose_victims(job.request, part, sim.nodes, cands)
+                if victims == []:
+                    # it fits once the decided preemptions are done: keep later
+                    # preemptors from counting on the same room
+                    sim.claim(job, (), self.jobs, [part])
+                    break
                 if victims:
                     logger.info("job %d (QOS %s) preempts jobs %s", job.job_id, job.qos,
                                 victims)
                     self.preempting[job.job_id] = set(victims)
-                    orders: list[Order] = []
+                    claimed.update(victims)
+                    sim.claim(job, victims, self.jobs, [part])
                     for v in victims:
                         orders.extend(self._preempt(self.jobs[v], now))
-                    return orders
-        return []
+                    tried.clear()  # the cluster they search has changed
+                    break
+        return orders
+
+    def _partitions_of(self, job: Job) -> list[Partition]:
+        """The schedulable partitions ``job`` may run in, in its order."""
+        out = []
+        for pname in job.request.partitions or (self.default_partition,):
+            part = self.partitions.get(pname)
+            if part is not None and part.schedulable:
+                out.append(part)
+        return out
 
     def _preemptors_first(self, pending: list[Job]) -> list[Job]:
         """``pending`` with the jobs that preempted others moved to the front."""
@@ -284,3 +315,41 @@ class PolicyMixin:
 
     def running_jobs(self) -> Iterable[Job]:
         return (j for j in self.jobs.values() if j.state == S.RUNNING)
+
+
+class _Claims:
+    """The nodes as decided preemptions will leave them (copied on write).
+
+    :meth:`claim` takes a preemptor's victims off their nodes and places the
+    preemptor where :func:`~gsched.controller.scheduler.place` would put it then.
+    """
+
+    def __init__(self, nodes: Mapping[str, Node]) -> None:
+        self.nodes: dict[str, Node] = dict(nodes)
+        self._copied: set[str] = set()
+
+    def _own(self, name: str) -> Node | None:
+        node = self.nodes.get(name)
+        if node is not None and name not in self._copied:
+            node = copy.copy(node)
+            node.jobs = dict(node.jobs)
+            self.nodes[name] = node
+            self._copied.add(name)
+        return node
+
+    def claim(self, job: Job, victims: Iterable[int], jobs: Mapping[int, Job],
+              parts: Iterable[Partition]) -> None:
+        for v in victims:
+            victim = jobs.get(v)
+            for name in victim.alloc if victim is not None else ():
+                node = self._own(name)
+                if node is not None:
+                    node.jobs.pop(v, None)
+        for part in parts:
+            placed = place(job.request, part, self.nodes)
+            if placed is not None:
+                for p in placed:
+                    node = self._own(p.node)
+                    if node is not None:
+                        node.jobs[job.job_id] = (p.cpus, p.mem_mb, p.gpus)
+                return

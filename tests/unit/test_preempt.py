@@ -147,7 +147,7 @@ def test_grace_time_signals_first_then_kills() -> None:
     assert orders == [SignalOrder(low[1].batch_host, low[1].job_id, 0, 0, False,
                                   job_warning=True)]
     assert low[1].state == S.RUNNING and low[1].preempt_deadline == 50.0
-    assert c.schedule(21.0) == []  # one preemption in flight: nothing more
+    assert c.schedule(21.0) == []  # its preemption is in flight: nothing more
     beat(c, 49.0)
     assert c.tick(49.0) == []
     beat(c, 50.0)
@@ -229,3 +229,55 @@ def test_many_candidates_two_whole_nodes() -> None:
     assert got is not None and len(got) == 16
     hosts = {c.nodes[0] for c in cands if c.job_id in got}
     assert len(hosts) == 2
+
+
+def test_several_urgent_jobs_preempt_in_one_pass_without_sharing_victims() -> None:
+    c = new_cluster(preempt_policy(grace=30))
+    low = fill(c)
+    urgent = [c.submit(make_job(BOB, qos="urgent", gpus_per_node=4), 20.0 + i)
+              for i in range(3)]
+    orders = c.schedule(22.0)
+    # the first two each get a whole node's job; the third finds nothing left to take
+    assert sorted(o.job_id for o in orders) == sorted(j.job_id for j in low)
+    assert c.preempting == {urgent[0].job_id: {low[1].job_id},
+                            urgent[1].job_id: {low[0].job_id}}
+    assert c.schedule(23.0) == []  # nothing more while they leave
+    for j in low:
+        c.job_exited(j.batch_host, j.job_id, 0, 0, 15, "killed", 24.0)
+    c.schedule(24.0)
+    assert [j.state for j in urgent] == [S.RUNNING, S.RUNNING, S.PENDING]
+    assert {urgent[0].batch_host, urgent[1].batch_host} == {"node1", "node2"}
+    assert c.preempting == {}
+    c.validate()
+
+
+def test_a_later_urgent_job_preempts_while_an_earlier_preemption_is_in_flight() -> None:
+    c = new_cluster(preempt_policy(grace=30))
+    low = fill(c)
+    first = c.submit(make_job(BOB, qos="urgent", gpus_per_node=4), 20.0)
+    c.schedule(20.0)
+    assert low[1].preempt_deadline == 50.0 and low[0].preempt_deadline == 0.0
+    second = c.submit(make_job(BOB, qos="urgent", gpus_per_node=4), 25.0)
+    orders = c.schedule(25.0)
+    # not a grace time later: now, and not the job already leaving for the first
+    assert [o.job_id for o in orders] == [low[0].job_id]
+    assert low[0].preempt_deadline == 55.0
+    assert c.preempting == {first.job_id: {low[1].job_id}, second.job_id: {low[0].job_id}}
+
+
+def test_preemptors_in_one_pass_take_just_enough_each() -> None:
+    c = new_cluster(preempt_policy())
+    small = [c.submit(make_job(gpus_per_node=1), float(i)) for i in range(8)]
+    c.schedule(10.0)
+    urgent = [c.submit(make_job(BOB, qos="urgent", gpus_per_node=2), 20.0 + i)
+              for i in range(2)]
+    c.schedule(22.0)
+    hit = [j for j in small if j.state != S.RUNNING]
+    assert len(hit) == 4  # two each, none counted twice
+    assert set().union(*c.preempting.values()) == {j.job_id for j in hit}
+    for j in hit:
+        c.job_exited(j.batch_host, j.job_id, 0, 0, 15, "killed", 23.0)
+    c.schedule(23.0)
+    assert [j.state for j in urgent] == [S.RUNNING, S.RUNNING]
+    assert sum(j.state == S.RUNNING for j in small) == 4
+    c.validate()
