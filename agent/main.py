@@ -369,13 +369,9 @@ class Agent:
             self._on_exit(ExitRecord(key[0], key[1], 0, 0, "fenced", time.time(),
                                      "launch arrived after contact with the controller was lost"))
             return
-        started = await self.launcher.launch(launch)
-        if started and self._queue is not None:
-            self._queue.put_nowait(
-                pb.AgentMessage(
-                    started=pb.JobStarted(ref=launch.ref, pid=0, start_time=time.time())
-                )
-            )
+        # No JobStarted message: the controller counts the job running from the launch
+        # order on, and each message on the link costs both ends ~0.2 ms of CPU.
+        await self.launcher.launch(launch)
 
     def _kill(self, kill: pb.KillJob) -> None:
         key = (kill.ref.job_id, kill.ref.attempt)
