@@ -350,9 +350,10 @@ class Agent:
             elif kind == "heartbeat_ack":
                 self._contact(msg.heartbeat_ack.sent)
             elif kind == "exit_ack":
-                key = (msg.exit_ack.ref.job_id, msg.exit_ack.ref.attempt)
-                self.unacked.pop(key, None)
-                self.launcher.ack(*key)
+                for ref in (msg.exit_ack.ref, *msg.exit_ack.more):
+                    key = (ref.job_id, ref.attempt)
+                    self.unacked.pop(key, None)
+                    self.launcher.ack(*key)
 
     async def _launch(self, launch: pb.Launch) -> None:
         key = (launch.ref.job_id, launch.ref.attempt)

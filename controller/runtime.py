@@ -40,6 +40,8 @@ from gsched.protos import gsched_pb2 as pb
 __all__ = ["AgentSession", "Controller", "partitions_from_config"]
 
 logger = logging.getLogger(__name__)
+
+ACK_DELAY = 0.2  # seconds exit acks are gathered before they go to the agent
 VERSION = "0.1.0"
 
 
@@ -189,6 +191,7 @@ class Controller:
         self._wake = asyncio.Event()
         self._waiters: list[asyncio.Future[None]] = []
         self._outbox: list[Order] = []
+        self._acks: dict[str, list[pb.AttemptRef]] = {}  # node -> exit acks to send
         self._tasks: list[asyncio.Task[Any]] = []
         self.failed: BaseException | None = None
         self.on_stop: list[Callable[[], Any]] = []
@@ -351,14 +354,34 @@ class Controller:
         if session is None:
             logger.info("order for %s dropped (not connected): %s", order.node, order)
             return
+        if isinstance(order, AckExit):
+            self._gather_ack(order)
+            return
         msg = self._message(order)
         if msg is not None:
             session.queue.put_nowait(msg)
 
+    def _gather_ack(self, order: AckExit) -> None:
+        """Send exit acks ACK_DELAY later, all of a node's in one message.
+
+        The exit is committed already; an ack only lets the agent forget its record
+        (an agent that restarts first reports the exit again, which changes
+        nothing). Gathering them saves a message per job when many jobs end.
+        """
+        refs = self._acks.setdefault(order.node, [])
+        refs.append(pb.AttemptRef(job_id=order.job_id, attempt=order.attempt))
+        if len(refs) == 1:
+            asyncio.get_running_loop().call_later(ACK_DELAY, self._send_acks, order.node)
+
+    def _send_acks(self, node: str) -> None:
+        refs = self._acks.pop(node, [])
+        session = self.sessions.get(node)
+        if refs and session is not None:
+            session.queue.put_nowait(
+                pb.ControllerMessage(exit_ack=pb.ExitAck(ref=refs[0], more=refs[1:])))
+
     def _message(self, order: Order) -> pb.ControllerMessage | None:
         ref = pb.AttemptRef(job_id=order.job_id, attempt=order.attempt)
-        if isinstance(order, AckExit):
-            return pb.ControllerMessage(exit_ack=pb.ExitAck(ref=ref))
         if isinstance(order, KillOrder):
             return pb.ControllerMessage(kill=pb.KillJob(ref=ref, reason=order.reason))
         if isinstance(order, SignalOrder):

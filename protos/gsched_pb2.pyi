@@ -1081,10 +1081,12 @@ class KillJob(_message.Message):
     def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ExitAck(_message.Message):
-    __slots__ = ("ref",)
+    __slots__ = ("ref", "more")
     REF_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
     ref: AttemptRef
-    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ...) -> None: ...
+    more: _containers.RepeatedCompositeFieldContainer[AttemptRef]
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., more: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ...) -> None: ...
 
 class StepLaunch(_message.Message):
     __slots__ = ("ref", "step_id", "argv", "environment", "cwd", "tasks", "uid", "gid", "user", "gpus", "gpus_per_task", "ntasks", "nodes", "tasks_per_node", "master_addr", "master_port", "cpus_per_task", "pty", "rows", "cols")
