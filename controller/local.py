@@ -88,7 +88,8 @@ class LocalServer:
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        self._server = await asyncio.start_unix_server(self._serve, path=self.path)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(lambda: _Connection(self), path=self.path)
         os.chmod(self.path, 0o666)  # anyone may call; the kernel says who they are
         logger.info("local socket %s", self.path)
 
@@ -99,30 +100,6 @@ class LocalServer:
                 await self._server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        try:
-            pid, uid, gid = _CRED.unpack(
-                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
-            )
-            context = _LocalContext(uid, gid, pid, self.auth)
-            while True:
-                try:
-                    head = await reader.readexactly(4)
-                except asyncio.IncompleteReadError:
-                    return
-                (length,) = struct.unpack(">I", head)
-                if not 1 <= length <= MAX_FRAME:
-                    logger.warning("local socket: bad frame length %d from pid %d", length, pid)
-                    return
-                method, payload = decode_request(await reader.readexactly(length))
-                writer.write(await self._call(method, payload, context))
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
-        finally:
-            writer.close()
 
     async def _call(self, method: str, payload: bytes, context: _LocalContext) -> bytes:
         if method == ISSUE_METHOD and self.auth is not None:
@@ -146,3 +123,97 @@ class LocalServer:
         except _Abort as exc:
             return encode_reply(exc.code, exc.message.encode())
         return encode_reply(0, reply.SerializeToString())
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: frames in, one reply per frame, in order.
+
+    A protocol rather than asyncio streams: a ``gsub`` opens a connection for one
+    call, and the stream objects (reader, writer, a task per connection) were a
+    tenth of the controller's work for it. While a call is being answered the
+    connection reads no more (a client cannot queue up calls faster than they are
+    answered).
+    """
+
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.context: _LocalContext | None = None
+        self.buffer = bytearray()
+        self.calls: list[tuple[str, bytes]] = []
+        self.task: asyncio.Task[None] | None = None
+        self.eof = False
+        self.pid = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        try:
+            self.pid, uid, gid = _CRED.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
+            )
+        except OSError:
+            self._close()
+            return
+        self.context = _LocalContext(uid, gid, self.pid, self.server.auth)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buffer
+        buf += data
+        while len(buf) >= 4:
+            length = int.from_bytes(buf[:4], "big")
+            if not 1 <= length <= MAX_FRAME:
+                logger.warning("local socket: bad frame length %d from pid %d", length,
+                               self.pid)
+                self._close()
+                return
+            if len(buf) < 4 + length:
+                break
+            frame = bytes(buf[4:4 + length])
+            del buf[:4 + length]
+            try:
+                self.calls.append(decode_request(frame))
+            except (ValueError, IndexError, UnicodeDecodeError):
+                logger.warning("local socket: malformed frame from pid %d", self.pid)
+                self._close()
+                return
+        if self.calls and self.task is None and self.transport is not None:
+            self.transport.pause_reading()
+            self.task = asyncio.get_running_loop().create_task(self._serve())
+
+    async def _serve(self) -> None:
+        """Answer the calls received so far, one after another."""
+        try:
+            while self.calls and self.transport is not None and self.context is not None:
+                method, payload = self.calls.pop(0)
+                try:
+                    reply = await self.server._call(method, payload, self.context)
+                except Exception:
+                    logger.exception("local socket: %s from pid %d failed", method, self.pid)
+                    self._close()
+                    return
+                if self.transport is None or self.transport.is_closing():
+                    return
+                self.transport.write(reply)
+        finally:
+            self.task = None
+            if self.transport is not None:
+                if self.eof:
+                    self._close()
+                else:
+                    self.transport.resume_reading()
+
+    def eof_received(self) -> bool:
+        # the client sends no more: close now, or once the calls in hand are answered
+        self.eof = True
+        return self.task is not None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.calls.clear()
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None

@@ -105,6 +105,48 @@ def test_malformed_bytes_get_invalid_argument_on_every_method(ctl: LocalCluster)
         sock.close()
 
 
+def test_local_socket_framing(ctl: LocalCluster) -> None:
+    """Calls sent together are answered in order; a half-closed connection still gets
+    its answers; a bad frame length closes the connection without an answer."""
+    import socket
+
+    path = str(ctl.state / "controller.sock")
+    ping = localrpc.encode_request("Ping", pb.PingRequest().SerializeToString())
+    listing = localrpc.encode_request("ListJobs", pb.ListJobsRequest().SerializeToString())
+
+    def replies(sock: socket.socket) -> list[int]:
+        got, data = [], b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        while data:
+            n = int.from_bytes(data[:4], "big")
+            got.append(data[4])  # the status byte
+            data = data[4 + n:]
+        return got
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(path)
+        sock.sendall(ping + listing + ping)
+        sock.shutdown(socket.SHUT_WR)  # half-closed: the answers still come, then EOF
+        assert replies(sock) == [0, 0, 0]
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(path)
+        sock.sendall((0).to_bytes(4, "big") + ping)  # length 0: not a frame
+        assert replies(sock) == []
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(path)
+        sock.sendall(ping[:7])  # half a frame, then the rest: one answer
+        time.sleep(0.05)
+        sock.sendall(ping[7:])
+        sock.shutdown(socket.SHUT_WR)
+        assert replies(sock) == [0]
+    assert localrpc.call_raw(localrpc.connect_local(path, 5), "Ping",
+                             pb.PingRequest().SerializeToString()) is not None
+
+
 @pytest.mark.parametrize(
     ("spec", "words"),
     [
