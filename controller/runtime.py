@@ -42,7 +42,7 @@ __all__ = ["AgentSession", "Controller", "partitions_from_config"]
 logger = logging.getLogger(__name__)
 
 ACK_DELAY = 0.2  # seconds exit acks are gathered before they go to the agent
-INLINE_ROWS = 32  # SQLite commits of at most this many rows run on the event loop
+INLINE_ROWS = 4  # SQLite commits of at most this many rows run on the event loop
 CHECKPOINT_EVERY = 200  # inline commits between two WAL checkpoints (in the store thread)
 VERSION = "0.1.0"
 
