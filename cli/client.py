@@ -249,7 +249,19 @@ class Client:
 
 
 def connect(prog: str) -> Client:
-    """Load the config and return a client; on failure print one line and exit 1."""
+    """Load the config and return a client; on failure print one line and exit 1.
+
+    What a client needs comes from :mod:`gsched.common.confcache` while the
+    configuration file is unchanged (no TOML parsing, ~5 ms less per command).
+    """
+    if not os.environ.get("GSCHED_CONTROLLER"):
+        from gsched.common import confcache
+
+        facts = confcache.lookup(confcache.conf_path())
+        if facts is not None and "auth_type" in facts:
+            return Client(facts["address"], facts["cluster_name"], facts["socket"],
+                          auth_type=facts["auth_type"], munge_socket=facts["munge_socket"],
+                          tls_ca=facts["tls_ca"])
     from gsched.common import config
 
     try:

@@ -51,8 +51,7 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from gsched.protos import gsched_pb2 as pb
@@ -122,8 +121,7 @@ class OptionError(ValueError):
     """Bad command-line input; the command prints ``prog: error: <message>`` and exits 1."""
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
+class Field(NamedTuple):
     """One ``%`` field of a format string.
 
     Attributes:
@@ -141,8 +139,7 @@ class Field:
     token: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Format:
+class Format(NamedTuple):
     """A parsed format: literal prefix plus fields."""
 
     prefix: str
@@ -255,8 +252,7 @@ def _fit(value: str, width: int, right: bool, cut: bool) -> str:
     return padded[:width] if cut else padded
 
 
-@dataclass(frozen=True, slots=True)
-class _Col:
+class _Col(NamedTuple):
     header: str
     value: Callable[[Any, Any], str]
     cut: bool | Callable[[Any], bool] = True  # cut values to the width
@@ -1144,15 +1140,19 @@ def _natural(name: str) -> tuple[Any, ...]:
     return tuple(key)
 
 
-@dataclass(slots=True)
 class _Row:
-    part: pb.PartitionInfo | None
-    nodes: list[pb.NodeInfo]
+    __slots__ = ("nodes", "part")
+
+    def __init__(self, part: pb.PartitionInfo | None, nodes: list[pb.NodeInfo]) -> None:
+        self.part = part
+        self.nodes = nodes
 
 
-@dataclass(slots=True)
 class _NodeCtx:
-    cluster: str
+    __slots__ = ("cluster",)
+
+    def __init__(self, cluster: str) -> None:
+        self.cluster = cluster
 
 
 def _gres(n: pb.NodeInfo) -> str:

@@ -3,7 +3,8 @@
 Parsing ``gsched.toml`` costs a command ~5 ms (importing ``tomllib`` and the
 validating :mod:`gsched.common.config`, which pulls in ``typing``), a sixth of a
 whole ``gsub``. :func:`gsched.common.config.load` therefore writes what it derived
-(today: the controller's Unix socket path and address) to a ``marshal`` file in the
+(the controller's Unix socket path and address, the cluster name, and how to
+authenticate: ``auth_type``, ``munge_socket``, ``tls_ca``) to a ``marshal`` file in the
 user's cache directory, keyed by the configuration file's path, inode, size and
 modification time. :func:`lookup` answers from it when the file has not changed
 since, importing nothing beyond ``os`` and ``marshal`` (both already loaded).

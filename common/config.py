@@ -328,7 +328,11 @@ def load(path: str | None = None) -> Config:
     if not os.environ.get("GSCHED_CONTROLLER"):
         from gsched.common import confcache
 
-        confcache.store(path, {"socket": cfg.socket_path, "address": cfg.controller.address})
+        c = cfg.controller
+        confcache.store(path, {
+            "socket": cfg.socket_path, "address": c.address, "cluster_name": cfg.cluster_name,
+            "auth_type": c.auth_type, "munge_socket": c.munge_socket, "tls_ca": c.tls_ca,
+        })
     return cfg
 
 

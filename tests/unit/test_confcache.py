@@ -23,7 +23,10 @@ def test_no_entry_until_a_valid_load(conf: Path) -> None:
     assert confcache.lookup(str(conf)) is None
     cfg = config.load(str(conf))
     facts = confcache.lookup(str(conf))
-    assert facts == {"socket": cfg.socket_path, "address": "127.0.0.1:7001"}
+    assert facts == {"socket": cfg.socket_path, "address": "127.0.0.1:7001",
+                     "cluster_name": cfg.cluster_name, "auth_type": cfg.controller.auth_type,
+                     "munge_socket": cfg.controller.munge_socket,
+                     "tls_ca": cfg.controller.tls_ca}
     assert facts["socket"] == str(conf.parent / "controller.sock")
 
 
@@ -70,3 +73,28 @@ def test_no_home_means_no_cache(conf: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("HOME", raising=False)
     config.load(str(conf))
     assert confcache.lookup(str(conf)) is None
+
+
+def test_connect_builds_its_client_from_the_cache(conf: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from gsched.cli import client
+
+    monkeypatch.setenv("GSCHED_CONF", str(conf))
+    monkeypatch.delenv("GSCHED_CONTROLLER", raising=False)
+    loads: list[str] = []
+    real = config.load
+
+    def counting(path: str | None = None) -> config.Config:
+        loads.append(path or "")
+        return real(path)
+
+    monkeypatch.setattr(config, "load", counting)
+    first = client.connect("gqueue")
+    assert len(loads) == 1  # no entry yet: the file is parsed (and the entry written)
+    second = client.connect("gqueue")
+    assert len(loads) == 1  # from the entry
+    for c in (first, second):
+        assert (c.address, c.socket_path, c.auth_type) == (
+            "127.0.0.1:7001", str(conf.parent / "controller.sock"), real(str(conf)).controller.auth_type)
+    monkeypatch.setenv("GSCHED_CONTROLLER", "127.0.0.1:7777")  # an override: never cached
+    assert client.connect("gqueue").address == "127.0.0.1:7777" and len(loads) == 2
