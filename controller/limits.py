@@ -113,17 +113,41 @@ def _bad(where: str, what: str) -> InvalidRequest:
     return InvalidRequest(f"Invalid request: {where} {what}")
 
 
+_MAP, _REPEATED, _ARGS, _STRING, _OTHER = range(5)
+_SPECIAL_STRINGS = {("JobSpec", "script"), *_CHOICES, *_HOSTLISTS}
+_PLANS: dict[Any, tuple[int, tuple[str, str]]] = {}  # field descriptor -> (kind, key)
+
+
+def _plan(field: Any) -> tuple[int, tuple[str, str]]:
+    """How :func:`_message` checks ``field`` (worked out once per field)."""
+    key = (field.containing_type.name, field.name)
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        kind = _MAP
+    elif field.is_repeated:
+        kind = _ARGS if key in _ARGV else _REPEATED
+    elif field.type == field.TYPE_STRING and key not in _SPECIAL_STRINGS:
+        kind = _STRING
+    else:
+        kind = _OTHER
+    _PLANS[field] = (kind, key)
+    return kind, key
+
+
 def _message(msg: Any, lim: Limits, path: str) -> None:
-    name = msg.DESCRIPTOR.name
+    max_string = lim.max_string
     for field, value in msg.ListFields():
-        key = (name, field.name)
+        kind, key = _PLANS.get(field) or _plan(field)
+        if kind == _STRING:
+            # the common case, checked inline; the message is only made for a refusal
+            if len(value) > max_string or "\0" in value:
+                _string(key, f"{path}.{field.name}", value, lim)
+            continue
         where = f"{path}.{field.name}"
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        if kind == _MAP:
             _map(key, where, value, field.message_type.fields_by_name["value"], lim)
-        elif field.is_repeated:
-            if key in _ARGV:
-                _argv(where, value, lim)
-                continue
+        elif kind == _ARGS:
+            _argv(where, value, lim)
+        elif kind == _REPEATED:
             if len(value) > lim.max_items:
                 raise _bad(where, f"has {len(value)} items (limit {lim.max_items})")
             for i, item in enumerate(value):
