@@ -34,6 +34,7 @@ import dataclasses
 import enum
 import heapq
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
@@ -45,6 +46,7 @@ __all__ = [
     "BackfillConfig",
     "BackfillPlan",
     "Gate",
+    "Models",
     "PendingJob",
     "Reservation",
     "effective_time_limit",
@@ -279,6 +281,58 @@ def _covers(a: list[int], v: list[int]) -> bool:
     return all(x >= y for x, y in zip(a, v, strict=True))
 
 
+_GPU_SIG = operator.attrgetter("index", "type", "healthy")
+
+
+class Models:
+    """Node models kept from one pass to the next (:func:`plan`'s ``models``).
+
+    A node's model (:class:`_Node`) is a function of the node's capacity, its GPUs
+    (index, type, health), its allocations and their expected ends, and ``now``. A
+    model whose inputs are what they were when it was built, and which no pass has
+    changed since (a pass changes the models of the nodes it starts jobs on or
+    reserves), is used again: only its profile's first point, "now", moves to the new
+    now. Every end is at ``now`` or later (:func:`expected_ends`), so a model whose ends
+    are all unchanged has no change dated between the two passes.
+    """
+
+    def __init__(self) -> None:
+        # node name -> (model, allocations, their ends in that order, GPUs, cpus, mem)
+        self.kept: dict[str, tuple[_Node, dict[int, Any], list[float], list[Any], int, int]] = {}
+
+    def build(self, nodes: Mapping[str, Node], ends: Mapping[int, float],
+              now: float) -> dict[str, _Node]:
+        """The models of the schedulable nodes for a pass at ``now``."""
+        kept = self.kept
+        out: dict[str, _Node] = {}
+        for name, n in nodes.items():
+            if not n.schedulable:
+                continue
+            jobs = n.jobs
+            gpus = list(map(_GPU_SIG, n.gpus))
+            got = kept.get(name)
+            if (got is not None and got[1] == jobs and got[3] == gpus and got[4] == n.cpus
+                    and got[5] == n.mem_mb and got[2] == [ends.get(j, INF) for j in got[1]]):
+                model = got[0]
+                prof = model.profile
+                if prof is not None:
+                    model.profile = [(now, prof[0][1]), *prof[1:]]
+            else:
+                model = _Node(n, ends, now)
+                kept[name] = (model, dict(jobs), [ends.get(j, INF) for j in jobs], gpus,
+                              n.cpus, n.mem_mb)
+            out[name] = model
+        return out
+
+    def changed(self, models: Iterable[_Node]) -> None:
+        """``models`` were changed by a pass: build them afresh next time."""
+        kept = self.kept
+        for m in models:
+            got = kept.get(m.name)
+            if got is not None and got[0] is m:
+                del kept[m.name]
+
+
 # ------------------------------------------------------------------ the pass
 _Need = tuple[int, int, int, int, int]
 _Taken = list[tuple[_Node, list[int]]]
@@ -321,11 +375,12 @@ class _Planner:
     def __init__(
         self, nodes: Mapping[str, Node], partitions: Mapping[str, Partition],
         ends: Mapping[int, float], now: float, cfg: BackfillConfig,
+        models: Models | None = None,
     ) -> None:
         self.now = now
         self.horizon = now + cfg.window
         self.nodes = nodes if isinstance(nodes, dict) else dict(nodes)
-        self.model: dict[str, _Node] = {
+        self.model: dict[str, _Node] = models.build(nodes, ends, now) if models else {
             name: _Node(n, ends, now) for name, n in nodes.items() if n.schedulable
         }
         self.members: dict[str, list[_Node]] = {}
@@ -806,6 +861,7 @@ def plan(
     cfg: BackfillConfig | None = None,
     gate: Gate | None = None,
     keys: dict[int, tuple[Request, tuple[object, ...]]] | None = None,
+    models: Models | None = None,
 ) -> BackfillPlan:
     """One backfill pass over ``pending`` (in priority order); ``nodes`` is not changed.
 
@@ -823,9 +879,27 @@ def plan(
         keys: a memo kept by the caller across passes: job id -> (its request, the
             request's planning key). A job's entry is used while its request is the
             same object (requests are immutable) and (re)written otherwise.
+        models: node models kept by the caller across passes (see :class:`Models`).
     """
     cfg = cfg or BackfillConfig()
-    pl = _Planner(nodes, partitions, ends, now, cfg)
+    pl = _Planner(nodes, partitions, ends, now, cfg, models)
+    try:
+        return _walk(pl, pending, partitions, default_partition, cfg, gate, keys)
+    finally:
+        if models is not None:
+            models.changed(pl.log)
+
+
+def _walk(
+    pl: _Planner,
+    pending: Iterable[PendingJob | Job],
+    partitions: Mapping[str, Partition],
+    default_partition: str,
+    cfg: BackfillConfig,
+    gate: Gate | None,
+    keys: dict[int, tuple[Request, tuple[object, ...]]] | None,
+) -> BackfillPlan:
+    """:func:`plan`'s walk through the queue, on the planner's model."""
     never_now = pl.never_now
     starts: list[Decision] = []
     reservations: dict[int, Reservation] = {}
@@ -951,23 +1025,31 @@ def schedule_backfill(
     cfg: BackfillConfig | None = None,
     gate: Gate | None = None,
     keys: dict[int, tuple[Request, tuple[object, ...]]] | None = None,
+    unheld: bool = False,
+    models: Models | None = None,
 ) -> tuple[list[Decision], dict[int, str], BackfillPlan]:
     """Drop-in for :func:`gsched.controller.scheduler.schedule` with backfill.
 
     Same contract (decisions already applied to ``nodes``; a reason for every job
     left waiting; held jobs get their hold reason) plus the plan with reservations.
-    ``keys``: see :func:`plan`.
+    ``keys``, ``models``: see :func:`plan`. ``unheld``: the caller left held jobs out of
+    ``pending`` already (``Cluster.pending_order`` does), so it is not copied to
+    drop them.
     """
-    todo: list[PendingJob | Job] = []
     held: dict[int, str] = {}
-    for job in pending:
-        if job.hold:
-            held[job.job_id] = "JobHeldUser" if job.reason != "JobHeldAdmin" else job.reason
-        else:
-            todo.append(job)  # plan reads only job_id and request
-    result = plan(todo, nodes, partitions, default_partition, ends, now, cfg, gate, keys)
+    todo: Iterable[PendingJob | Job] = pending
+    if not unheld:
+        kept: list[PendingJob | Job] = []
+        for job in pending:
+            if job.hold:
+                held[job.job_id] = "JobHeldUser" if job.reason != "JobHeldAdmin" else job.reason
+            else:
+                kept.append(job)  # plan reads only job_id and request
+        todo = kept
+    result = plan(todo, nodes, partitions, default_partition, ends, now, cfg, gate, keys,
+                  models)
     for d in result.start_now:
         for p in d.placements:
             nodes[p.node].allocate(d.job_id, p.cpus, p.mem_mb, p.gpus)
-    reasons = {**held, **result.reasons}
+    reasons = {**held, **result.reasons} if held else dict(result.reasons)
     return list(result.start_now), reasons, result

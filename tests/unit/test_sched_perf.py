@@ -6,9 +6,11 @@
   everything) on random workloads: identical plans.
 - Past the backfill depth, jobs of a shape that already found no room now take a short
   cut (``_SKIP_DEAD``); with it turned off the same plans come out.
-- The Cluster keeps the last pass's queue order (``order_hint``) and each job's
-  planning key (``plan_keys``) across passes. A cluster that keeps them and one that
-  forgets them before every pass make identical decisions over random event streams.
+- The Cluster keeps the last pass's queue order (``order_hint``), each job's
+  planning key (``plan_keys``) and the planner's node models (``plan_models``) across
+  passes. A cluster that keeps them and one that forgets them before every pass make
+  identical decisions over random event streams; the planner with kept models plans
+  what it plans from fresh ones while nodes, allocations, ends and time change.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import random
 import pytest
 
 from gsched.controller import backfill as bf
-from gsched.controller.backfill import BackfillConfig, plan
-from gsched.controller.cluster import Cluster, NodeReport
+from gsched.controller.backfill import BackfillConfig, Models, plan
+from gsched.controller.cluster import Caller, Cluster, NodeReport
 from gsched.controller.jobs import Job, JobState, Request
 from gsched.controller.nodes import Gpu, Node
 from gsched.controller.scheduler import Partition
@@ -218,10 +220,12 @@ def test_caches_across_passes_change_no_decision(seed: int) -> None:
                 job = c.jobs[jid]
                 for name in list(job.pending_nodes):
                     c.job_exited(name, jid, job.attempt, 0, 0, "", now)
+        node_events(rng, (kept, fresh), now)
         for c in (kept, fresh):
             c.tick(now)
         fresh.order_hint = []
         fresh.plan_keys = {}
+        fresh.plan_models = Models()
         a = pass_outcome(kept, now)
         b = pass_outcome(fresh, now)
         assert a == b, f"step {step}"
@@ -233,8 +237,96 @@ def test_caches_across_passes_change_no_decision(seed: int) -> None:
             job = kept.jobs.get(jid)
             if job is not None and job.state == S.PENDING and not job.hold:
                 assert req is job.request
-        now += rng.choice((30.0, 60.0, 300.0))
+        now += rng.choice((0.0, 30.0, 60.0, 300.0))
     assert len(kept.order_hint) > 0
+    assert kept.plan_models.kept  # models were kept (and used: the passes agree)
+
+
+ADMIN = Caller(0, "root", admin=True)
+
+
+def node_events(rng: random.Random, clusters: tuple[Cluster, ...], now: float) -> None:
+    """The same random node-side changes on every cluster: GPU health (a fresh list, or
+    flipped in place), drains and resumes, running jobs' time limits (their ends)."""
+    names = sorted(clusters[0].nodes)
+    if rng.random() < 0.2:
+        name, k = rng.choice(names), rng.randrange(8)
+        healthy = rng.random() < 0.5
+        for c in clusters:
+            gpus = [dataclasses.replace(g) for g in c.nodes[name].gpus]
+            gpus[k].healthy = healthy
+            c.node_heartbeat(name, tuple(gpus), now)
+    if rng.random() < 0.2:
+        name, k = rng.choice(names), rng.randrange(8)
+        for c in clusters:  # in place: no new list, no new Gpu
+            g = c.nodes[name].gpus[k]
+            g.healthy = not g.healthy
+    if rng.random() < 0.15:
+        name = rng.choice(names)
+        state = rng.choice(("DRAIN", "RESUME"))
+        for c in clusters:
+            c.update_node([name], state, "test", ADMIN, now)
+    running = sorted(j.job_id for j in clusters[0].jobs.values() if j.state == S.RUNNING)
+    if running and rng.random() < 0.3:
+        jid, limit = rng.choice(running), rng.choice((-1, 60, rng.randint(60, 9000)))
+        for c in clusters:
+            c.jobs[jid].time_limit = limit
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_kept_models_plan_as_fresh_ones(seed: int) -> None:
+    """plan() with a Models kept across calls vs without, while the inputs change."""
+    rng = random.Random(7000 + seed)
+    nodes, parts, ends, pending = random_workload(rng)
+    models = Models()
+    now = 0.0
+    names = sorted(nodes)
+    next_id = 500
+    for _ in range(12):
+        cfg = BackfillConfig(depth=rng.randint(1, 20), window=rng.choice((3600.0, 86400.0)))
+        ends = {j: max(e, now) for j, e in ends.items()}  # as expected_ends gives them
+        # the models themselves: as built afresh, profile included
+        for name, m in models.build(nodes, ends, now).items():
+            f = bf._Node(nodes[name], ends, now)
+            assert (m.free, m.free_idx, m.cap, m.gtype, m.cpus_key, m.events, m.holds) == (
+                f.free, f.free_idx, f.cap, f.gtype, f.cpus_key, f.events, f.holds)
+            assert m.points(now) == f.points(now)
+        fast = plan(pending, nodes, parts, "main", ends, now, cfg, None, None, models)
+        slow = plan(pending, nodes, parts, "main", ends, now, cfg)
+        assert fast == slow
+        for d in fast.start_now[: rng.randint(0, 3)]:  # some starts happen
+            for p in d.placements:
+                nodes[p.node].allocate(d.job_id, p.cpus, p.mem_mb, p.gpus)
+            ends[d.job_id] = now + rng.uniform(0, 5000)
+            pending = [j for j in pending if j.job_id != d.job_id]
+        for _ in range(rng.randint(0, 3)):  # some change
+            node = nodes[rng.choice(names)]
+            what = rng.randrange(6)
+            if what == 0 and node.jobs:  # a job ends
+                jid = rng.choice(sorted(node.jobs))
+                for n in nodes.values():
+                    n.release(jid)
+                ends.pop(jid, None)
+            elif what == 1 and node.gpus:  # GPU health, in place
+                g = rng.choice(node.gpus)
+                g.healthy = not g.healthy
+            elif what == 2:  # a new GPU list
+                node.gpus = [dataclasses.replace(g) for g in node.gpus]
+                if rng.random() < 0.5:
+                    node.gpus.pop()
+            elif what == 3:
+                node.cpus = rng.choice((16, 32, 64))
+            elif what == 4 and node.jobs:  # a running job's end moves
+                ends[rng.choice(sorted(node.jobs))] = rng.choice(
+                    (float("inf"), now, now + rng.uniform(1, 9000)))
+            elif what == 5:  # drained or back
+                node.drain = not node.drain
+        if rng.random() < 0.5:
+            pending.append(bf.PendingJob(next_id, Request(
+                nodes=rng.choice((1, 2)), gpus_per_node=rng.choice((1, 2, 4)),
+                cpus_per_node=2, time_limit=rng.randint(60, 9000))))
+            next_id += 1
+        now += rng.choice((0.0, 0.0, 10.0, rng.uniform(1, 6000)))
 
 
 def test_pending_order_from_hint_is_sorted_order() -> None:
