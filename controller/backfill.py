@@ -402,6 +402,7 @@ class _Planner:
         # one that found no start within the window for L finds none for longer.
         self.never_now: set[tuple[object, ...]] = set()
         self.collides: dict[tuple[object, ...], float] = {}
+        self.rev = 0  # bumped when never_now or collides changes
         self.no_slot: dict[tuple[object, ...], float] = {}
 
     def part_nodes(self, pname: str, part: Partition) -> list[_Node]:
@@ -480,6 +481,40 @@ class _Planner:
             size = self.sizes[pname] = len(part.members(self.nodes))
         return size
 
+    def waits(self, key: tuple[object, ...], req: Request, partitions: Mapping[str, Partition],
+              default: str) -> list[tuple[str, int, float, bool]] | None:
+        """For a job past the depth: what decides, without a look, that it waits.
+
+        One entry per partition (in order): its name, its ``DefaultTime``, the longest
+        limit for which a variant with room now collided with a reservation, and
+        whether any variant had room now; None if a variant had room and never
+        collided, or a partition has a ``MaxTime`` (that filters and caps per job), or
+        there is no partition. A job of this key waits if in every partition with a
+        variant with room its length is at least that limit: :meth:`try_now` would
+        answer no room or held for each of its variants. Valid while ``rev`` is.
+        """
+        cached = self.prepared_shape.get(key)
+        if cached is None:
+            cached = self.prepared_shape[key] = self._prepare(req, partitions, default)
+        options = cached[0]
+        if not options:
+            return None
+        out = []
+        for pname, part, _, variants in options:
+            if part.max_time >= 0:
+                return None
+            top, live = -INF, False
+            for _, shape in variants:
+                if shape in self.never_now:
+                    continue
+                c = self.collides.get(shape)
+                if c is None:
+                    return None
+                live = True
+                top = max(top, c)
+            out.append((pname, part.default_time, top, live))
+        return out
+
     # ---------------------------------------------------------- start now
     def try_now(
         self, req: Request, shape: tuple[object, ...], pname: str, length: float,
@@ -496,14 +531,17 @@ class _Planner:
             n = self.model.get(name)
             if n is None or name not in self.names[pname]:
                 self.never_now.add(shape)
+                self.rev += 1
                 return _Miss.NO_ROOM
             got = self._fit(n, req, end)
             if got is _Miss.NO_ROOM:
                 self.never_now.add(shape)
+                self.rev += 1
                 return got
             room += 1
             if got is _Miss.HELD:
                 self.collides[shape] = min(self.collides.get(shape, INF), length)
+                self.rev += 1
                 return got
             chosen.append((n, *got))
         missing = req.nodes - len(chosen)
@@ -529,6 +567,7 @@ class _Planner:
                 if len(options) >= missing and not req.exclusive:
                     break
         if len(options) < missing:
+            self.rev += 1
             if room < req.nodes:
                 self.never_now.add(shape)
                 return _Miss.NO_ROOM
@@ -908,10 +947,14 @@ def _walk(
     blocked: set[str] = set()
     tested = 0
     depth = cfg.depth
-    # Past the depth no job gets a reservation, and a request shape that found no room
-    # now stays without (never_now): a job of a shape whose every variant is there, in
-    # partitions without MaxTime, can only wait. Its reason depends on `blocked` alone.
-    dead: dict[tuple[object, ...], tuple[str, ...]] = {}  # planning key -> partitions
+    # Past the depth no job gets a reservation: a job can only start now. Free
+    # resources only shrink during a pass and holds only grow, so a variant that found
+    # no room now (never_now) finds none later, and one that collided with reservations
+    # for a limit L collides for any longer limit. A job whose every variant is one of
+    # these waits without a look (see _Planner.waits): for Priority if a variant had
+    # room (it would delay a reservation), else as the first blocked job of its
+    # partitions (Resources) or not (Priority).
+    waits: dict[tuple[object, ...], tuple[int, list[tuple[str, int, float, bool]] | None]] = {}
     for job in pending:
         req = job.request
         if keys is None:
@@ -923,17 +966,37 @@ def _walk(
             else:
                 key = _prepare_key(req)
                 keys[job.job_id] = (req, key)
-        if tested >= depth and key in dead and _SKIP_DEAD:
-            names = dead[key]
-            if gate is not None:
-                why = gate.check(job.job_id)
-                if why:
-                    reasons[job.job_id] = why
+        if tested >= depth and _SKIP_DEAD:
+            got = waits.get(key)
+            if got is None or got[0] != pl.rev:
+                got = waits[key] = (pl.rev, pl.waits(key, req, partitions, default_partition))
+            view = got[1]
+            if view is not None:
+                tl = req.time_limit
+                held = False
+                for _, dt, top, live in view:
+                    if live:
+                        limit = dt if tl == 0 else tl
+                        if (INF if limit < 0 else float(limit)) < top:
+                            break  # a variant might fit: the full look
+                        held = True
+                else:
+                    if gate is not None:
+                        why = gate.check(job.job_id)
+                        if why:
+                            reasons[job.job_id] = why
+                            continue
+                    if held:
+                        reasons[job.job_id] = "Priority"
+                    elif len(view) == 1:
+                        reasons[job.job_id] = ("Priority" if view[0][0] in blocked
+                                               else "Resources")
+                    else:
+                        reasons[job.job_id] = ("Resources" if blocked.isdisjoint(
+                            v[0] for v in view) else "Priority")
+                    for v in view:
+                        blocked.add(v[0])
                     continue
-            free = names[0] not in blocked if len(names) == 1 else blocked.isdisjoint(names)
-            reasons[job.job_id] = "Resources" if free else "Priority"
-            blocked.update(names)
-            continue
         usable, why = pl.prepare(req, partitions, default_partition, key)
         if not usable:
             reasons[job.job_id] = why
@@ -990,12 +1053,6 @@ def _walk(
             reasons[job.job_id] = "Priority"
         for opt in usable:
             blocked.add(opt.partition)
-        if tested >= depth and not delays and best is None:
-            options = pl.prepared_shape[key][0]
-            if all(part.max_time < 0 for _, part, _, _ in options) and all(
-                shape in never_now for opt in usable for _, shape in opt.variants
-            ):
-                dead[key] = tuple(opt.partition for opt in usable)
     return BackfillPlan(tuple(starts), reservations, reasons, frozenset(backfilled))
 
 
