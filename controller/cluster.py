@@ -237,13 +237,10 @@ class Cluster(PolicyMixin):
         known = [i for i in self.order_hint if i in ids]
         if len(known) < len(ids):
             known.extend(ids.difference(known))
-        # _order's key, built inline with the job after it (a comprehension, not a call
-        # per job): the keys are unique, so the sort never compares two jobs
-        keyed = [(-j.tier, -j.priority, j.submit_time, j.job_id, j)
-                 for i in known if not (j := jobs[i]).hold]
-        keyed.sort()
-        self.order_hint = [k[3] for k in keyed]
-        return [k[4] for k in keyed]
+        pending = [j for i in known if not (j := jobs[i]).hold]
+        pending.sort(key=_order)
+        self.order_hint = [j.job_id for j in pending]
+        return pending
 
     def partitions_of(self, node: str) -> list[str]:
         return [
