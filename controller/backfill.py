@@ -160,7 +160,7 @@ class _Node:
 
     __slots__ = (
         "cap", "cpus_key", "events", "free", "free_idx", "gtype", "holds", "name", "ntypes",
-        "profile", "total_gpus", "types", "version",
+        "profile", "ready", "ready_version", "total_gpus", "types", "version",
     )
 
     def __init__(self, node: Node, ends: Mapping[int, float], now: float) -> None:
@@ -193,6 +193,9 @@ class _Node:
         self.holds = 0
         self.profile: list[tuple[float, list[int]]] | None = None
         self.version = 0  # bumped on every change: keys caches of derived views
+        # need -> _ready_point of the profile, while the version is ready_version
+        self.ready: dict[tuple[int, int, int, int, int], int] = {}
+        self.ready_version = -1
         for job_id, (cpus, mem, gpus) in node.jobs.items():
             end = ends.get(job_id, INF)
             if end != INF:
@@ -230,6 +233,17 @@ class _Node:
                 prof.append((t, list(avail)))
             self.profile = prof
         return self.profile
+
+    def ready_point(self, need: tuple[int, int, int, int, int], now: float) -> int:
+        """:func:`_ready_point` of this node's profile, kept until the node changes (a
+        kept model keeps it across passes: only the first point's time moves)."""
+        if self.ready_version != self.version:
+            self.ready.clear()
+            self.ready_version = self.version
+        k = self.ready.get(need)
+        if k is None:
+            k = self.ready[need] = _ready_point(self.profile or self.points(now), need)
+        return k
 
     def need(self, req: Request) -> tuple[int, int, int, int, int] | None:
         """``(cpus, mem, slots, gpu type index or -1 for any, gpus)``; None: no such GPU."""
@@ -281,7 +295,9 @@ def _covers(a: list[int], v: list[int]) -> bool:
     return all(x >= y for x, y in zip(a, v, strict=True))
 
 
-_GPU_SIG = operator.attrgetter("index", "type", "healthy")
+_INDEX = operator.attrgetter("index")
+_TYPE = operator.attrgetter("type")
+_HEALTHY = operator.attrgetter("healthy")
 
 
 class Models:
@@ -297,30 +313,36 @@ class Models:
     """
 
     def __init__(self) -> None:
-        # node name -> (model, allocations, their ends in that order, GPUs, cpus, mem)
-        self.kept: dict[str, tuple[_Node, dict[int, Any], list[float], list[Any], int, int]] = {}
+        # node name -> (model, allocations, their ends in that order, GPU indexes, GPU
+        # types, GPU health, cpus, mem)
+        self.kept: dict[str, tuple[_Node, dict[int, Any], list[float], list[int], list[str],
+                                   list[bool], int, int]] = {}
 
     def build(self, nodes: Mapping[str, Node], ends: Mapping[int, float],
               now: float) -> dict[str, _Node]:
         """The models of the schedulable nodes for a pass at ``now``."""
+        # (few objects made per node: each one made counts towards the next collection)
         kept = self.kept
         out: dict[str, _Node] = {}
         for name, n in nodes.items():
             if not n.schedulable:
                 continue
             jobs = n.jobs
-            gpus = list(map(_GPU_SIG, n.gpus))
+            gpus = n.gpus
             got = kept.get(name)
-            if (got is not None and got[1] == jobs and got[3] == gpus and got[4] == n.cpus
-                    and got[5] == n.mem_mb and got[2] == [ends.get(j, INF) for j in got[1]]):
+            if (got is not None and got[1] == jobs and got[6] == n.cpus and got[7] == n.mem_mb
+                    and got[5] == list(map(_HEALTHY, gpus))
+                    and got[3] == list(map(_INDEX, gpus)) and got[4] == list(map(_TYPE, gpus))
+                    and got[2] == [ends.get(j, INF) for j in got[1]]):
                 model = got[0]
                 prof = model.profile
-                if prof is not None:
-                    model.profile = [(now, prof[0][1]), *prof[1:]]
+                if prof is not None and prof[0][0] != now:
+                    prof[0] = (now, prof[0][1])  # no one else holds a profile across passes
             else:
                 model = _Node(n, ends, now)
-                kept[name] = (model, dict(jobs), [ends.get(j, INF) for j in jobs], gpus,
-                              n.cpus, n.mem_mb)
+                kept[name] = (model, dict(jobs), [ends.get(j, INF) for j in jobs],
+                              list(map(_INDEX, gpus)), list(map(_TYPE, gpus)),
+                              list(map(_HEALTHY, gpus)), n.cpus, n.mem_mb)
             out[name] = model
         return out
 
@@ -690,8 +712,9 @@ class _Planner:
             if need is None:
                 continue
             # (no capacity check needed: nothing fits a profile that never offers enough)
-            t = _ready_at(n.profile or n.points(self.now), need, self.horizon)
-            if t is not None:
+            k = n.ready_point(need, self.now)
+            t = (n.profile or n.points(self.now))[k][0] if k >= 0 else None
+            if t is not None and t <= self.horizon:
                 ready.at[n.name] = t
                 added.append((t, n.name))
         if len(added) > 8:
@@ -816,13 +839,15 @@ class _Planner:
             self.log.append(n)
 
 
-def _ready_at(prof: list[tuple[float, list[int]]], need: _Need, horizon: float) -> float | None:
-    """When a node without holds (it only gains over time) can take ``need`` for good."""
+def _ready_point(prof: list[tuple[float, list[int]]], need: _Need) -> int:
+    """Where in ``prof`` a node without holds (it only gains over time) can take
+    ``need`` for good from: the point's index, or -1 for never."""
     cpus, mem, slots, gt, g = need
     prev = prof[0][0] - 1.0
-    found = None
+    found = -1
     # newest first: the earliest of the points that fit, back from the end
-    for t, a in reversed(prof):
+    for k in range(len(prof) - 1, -1, -1):
+        t, a = prof[k]
         if t == prev:
             continue  # the moment "now" superseded by changes dated now
         prev = t
@@ -830,8 +855,9 @@ def _ready_at(prof: list[tuple[float, list[int]]], need: _Need, horizon: float) 
             break
         if g and (a[_G + gt] if gt >= 0 else sum(a[_G:])) < g:
             break
-        found = t
-    return found if found is not None and found <= horizon else None
+        found = k
+    return found
+
 
 
 def _runs(

@@ -3,7 +3,8 @@
 - The backfill planner indexes reservation-free spans per request shape and filters
   them per job limit; the ready sweep merges its candidate times lazily. Both are
   checked against straightforward reference versions (recompute everything, sort
-  everything) on random workloads: identical plans.
+  everything) on random workloads: identical plans. So is each node's memo of when it
+  is ready for a request (``_Node.ready_point``).
 - Past the backfill depth, a job whose every request variant already found no room
   now, or collided with reservations for a limit no longer than its own, waits
   without a look (``_SKIP_DEAD``); with the short cut turned off the same plans come
@@ -82,6 +83,11 @@ def ref_sweep_ready(self: bf._Planner, order: list[tuple[float, str]],
     return None
 
 
+def ref_ready_point(self: bf._Node, need: tuple[int, int, int, int, int], now: float) -> int:
+    """The ready point computed from the profile every time (no memo on the node)."""
+    return bf._ready_point(self.points(now), need)
+
+
 def random_workload(rng: random.Random) -> tuple[dict[str, Node], dict[str, Partition],
                                                  dict[int, float], list[bf.PendingJob]]:
     n_nodes = rng.randint(3, 14)
@@ -133,6 +139,7 @@ def test_planner_indexes_match_reference(seed: int, monkeypatch: pytest.MonkeyPa
     fast = plan(pending, nodes, parts, "main", ends, 0.0, cfg, None, {})
     monkeypatch.setattr(bf._Planner, "_held", ref_held)
     monkeypatch.setattr(bf._Planner, "_sweep_ready", ref_sweep_ready)
+    monkeypatch.setattr(bf._Node, "ready_point", ref_ready_point)
     monkeypatch.setattr(bf, "_SKIP_DEAD", False)
     slow = plan(pending, nodes, parts, "main", ends, 0.0, cfg)
     assert fast == slow
@@ -350,12 +357,15 @@ def test_kept_models_plan_as_fresh_ones(seed: int) -> None:
                 f.free, f.free_idx, f.cap, f.gtype, f.cpus_key, f.events, f.holds)
             assert m.points(now) == f.points(now)
         fast = plan(pending, nodes, parts, "main", ends, now, cfg, None, None, models)
-        slow = plan(pending, nodes, parts, "main", ends, now, cfg)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(bf._Node, "ready_point", ref_ready_point)
+            slow = plan(pending, nodes, parts, "main", ends, now, cfg)
         assert fast == slow
         for d in fast.start_now[: rng.randint(0, 3)]:  # some starts happen
             for p in d.placements:
                 nodes[p.node].allocate(d.job_id, p.cpus, p.mem_mb, p.gpus)
-            ends[d.job_id] = now + rng.uniform(0, 5000)
+            # (ends on a grid the clock also steps on: an end reached exactly by "now")
+            ends[d.job_id] = now + rng.choice((100.0, 500.0, rng.uniform(0, 5000)))
             pending = [j for j in pending if j.job_id != d.job_id]
         for _ in range(rng.randint(0, 3)):  # some change
             node = nodes[rng.choice(names)]
@@ -384,7 +394,7 @@ def test_kept_models_plan_as_fresh_ones(seed: int) -> None:
                 nodes=rng.choice((1, 2)), gpus_per_node=rng.choice((1, 2, 4)),
                 cpus_per_node=2, time_limit=rng.randint(60, 9000))))
             next_id += 1
-        now += rng.choice((0.0, 0.0, 10.0, rng.uniform(1, 6000)))
+        now += rng.choice((0.0, 0.0, 100.0, 500.0, rng.uniform(1, 6000)))
 
 
 def test_pending_order_from_hint_is_sorted_order() -> None:
