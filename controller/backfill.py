@@ -981,18 +981,20 @@ def _walk(
     # room (it would delay a reservation), else as the first blocked job of its
     # partitions (Resources) or not (Priority).
     waits: dict[tuple[object, ...], tuple[int, list[tuple[str, int, float, bool]] | None]] = {}
+    past = tested >= depth and _SKIP_DEAD  # the short cut applies from here on
     for job in pending:
         req = job.request
+        jid = job.job_id
         if keys is None:
             key = _prepare_key(req)
         else:
-            memo = keys.get(job.job_id)
+            memo = keys.get(jid)
             if memo is not None and memo[0] is req:
                 key = memo[1]
             else:
                 key = _prepare_key(req)
-                keys[job.job_id] = (req, key)
-        if tested >= depth and _SKIP_DEAD:
+                keys[jid] = (req, key)
+        if past:
             got = waits.get(key)
             if got is None or got[0] != pl.rev:
                 got = waits[key] = (pl.rev, pl.waits(key, req, partitions, default_partition))
@@ -1008,29 +1010,29 @@ def _walk(
                         held = True
                 else:
                     if gate is not None:
-                        why = gate.check(job.job_id)
+                        why = gate.check(jid)
                         if why:
-                            reasons[job.job_id] = why
+                            reasons[jid] = why
                             continue
                     if held:
-                        reasons[job.job_id] = "Priority"
+                        reasons[jid] = "Priority"
                     elif len(view) == 1:
-                        reasons[job.job_id] = ("Priority" if view[0][0] in blocked
-                                               else "Resources")
+                        reasons[jid] = ("Priority" if view[0][0] in blocked
+                                        else "Resources")
                     else:
-                        reasons[job.job_id] = ("Resources" if blocked.isdisjoint(
+                        reasons[jid] = ("Resources" if blocked.isdisjoint(
                             v[0] for v in view) else "Priority")
                     for v in view:
                         blocked.add(v[0])
                     continue
         usable, why = pl.prepare(req, partitions, default_partition, key)
         if not usable:
-            reasons[job.job_id] = why
+            reasons[jid] = why
             continue
         if gate is not None:
-            why = gate.check(job.job_id)
+            why = gate.check(jid)
             if why:
-                reasons[job.job_id] = why
+                reasons[jid] = why
                 continue
         delays = False
         started = False
@@ -1044,11 +1046,11 @@ def _walk(
                 elif not isinstance(got, _Miss):
                     placements, taken = got
                     pl.start(taken, placements, opt.length)
-                    starts.append(Decision(job.job_id, opt.partition, placements))
+                    starts.append(Decision(jid, opt.partition, placements))
                     if gate is not None:
-                        gate.started(job.job_id)
+                        gate.started(jid)
                     if blocked:
-                        backfilled.add(job.job_id)
+                        backfilled.add(jid)
                     started = True
                     break
             if started:
@@ -1056,8 +1058,9 @@ def _walk(
         if started:
             continue
         best: tuple[float, _Option, _Taken] | None = None
-        if tested < cfg.depth:
+        if tested < depth:
             tested += 1
+            past = tested >= depth and _SKIP_DEAD
             for opt in usable:
                 variant, shape = opt.variants[-1]
                 found = pl.earliest(variant, shape, opt.partition, opt.members, opt.length)
@@ -1066,17 +1069,17 @@ def _walk(
         if best is not None:
             t, opt, taken = best
             pl.reserve(taken, t, opt.length)
-            reservations[job.job_id] = Reservation(
-                job.job_id, opt.partition, t, t + opt.length,
+            reservations[jid] = Reservation(
+                jid, opt.partition, t, t + opt.length,
                 tuple(sorted(n.name for n, _ in taken)),
             )
         if delays:
-            reasons[job.job_id] = "Priority"
+            reasons[jid] = "Priority"
         elif best is not None or (usable[0].partition not in blocked if len(usable) == 1
                                   else blocked.isdisjoint(opt.partition for opt in usable)):
-            reasons[job.job_id] = "Resources"
+            reasons[jid] = "Resources"
         else:
-            reasons[job.job_id] = "Priority"
+            reasons[jid] = "Priority"
         for opt in usable:
             blocked.add(opt.partition)
     return BackfillPlan(tuple(starts), reservations, reasons, frozenset(backfilled))

@@ -797,8 +797,9 @@ class Cluster(PolicyMixin):
             orders.extend(
                 LaunchOrder(p.node, job.job_id, job.attempt, i) for i, p in enumerate(d.placements)
             )
+        jobs = self.jobs
         for job_id, reason in reasons.items():
-            job = self.jobs[job_id]
+            job = jobs[job_id]
             if job.reason != reason:
                 job.reason = reason
                 self._dirty(job)

@@ -628,6 +628,8 @@ class Eligibility:
         The remainder record takes the reason of its first offered task that did not
         start, or ``JobArrayTaskLimit`` when its throttle is reached.
         """
+        if not self._offered and not self._offers:
+            return dict(reasons)  # no array task was offered: nothing to fold
         out: dict[int, str] = {}
         first: dict[int, int] = {}
         for job_id, why in reasons.items():
