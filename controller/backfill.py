@@ -746,12 +746,10 @@ class _Planner:
         if held.cands is None:
             held.cands = sorted((lo, end, name) for name, found in held.windows.items()
                                 for lo, end in found)
-        out = []
-        for lo, end, name in held.cands:
-            hi = INF if end == INF else end - length
-            if hi >= lo:
-                out.append((lo, hi, name))
-        return out
+        if length == INF:  # only spans without an end take an unlimited job
+            return [(lo, INF, name) for lo, end, name in held.cands if end == INF]
+        # (end - length is inf for an endless span: its window has no end either)
+        return [(lo, end - length, name) for lo, end, name in held.cands if end - length >= lo]
 
     def _runs(self, per_node: tuple[object, ...], n: _Node,
               req: Request) -> list[tuple[float, float]]:
