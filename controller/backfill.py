@@ -222,6 +222,19 @@ class _Node:
         self.profile = None
         self.version += 1
 
+    def snapshot(self) -> tuple[Any, ...]:
+        """What a pass changes here (see :meth:`restore`)."""
+        return (list(self.free), self.free_idx, self.cpus_key,
+                {t: list(v) for t, v in self.events.items()}, self.holds, self.profile,
+                self.version)
+
+    def restore(self, saved: tuple[Any, ...]) -> None:
+        """Back to :meth:`snapshot`'s state (``free_idx`` and ``profile`` are replaced,
+        never changed in place, during a pass; the ready memo starts again)."""
+        (self.free, self.free_idx, self.cpus_key, self.events, self.holds, self.profile,
+         self.version) = saved
+        self.ready_version = -1
+
     def points(self, now: float) -> list[tuple[float, list[int]]]:
         """``[(time, free from then on)]``: now first, then at each change."""
         if self.profile is None:
@@ -305,11 +318,14 @@ class Models:
 
     A node's model (:class:`_Node`) is a function of the node's capacity, its GPUs
     (index, type, health), its allocations and their expected ends, and ``now``. A
-    model whose inputs are what they were when it was built, and which no pass has
-    changed since (a pass changes the models of the nodes it starts jobs on or
-    reserves), is used again: only its profile's first point, "now", moves to the new
-    now. Every end is at ``now`` or later (:func:`expected_ends`), so a model whose ends
-    are all unchanged has no change dated between the two passes.
+    model whose inputs are what they were when it was built is used again: only its
+    profile's first point, "now", moves to the new now. Every end is at ``now`` or
+    later (:func:`expected_ends`), so a model whose ends are all unchanged has no
+    change dated between the two passes. A pass changes the models of the nodes it
+    starts jobs on or reserves; it saves each one's state before its first change and
+    puts it back at its end (:meth:`_Node.snapshot`), so the kept model describes the
+    node again (a node where the pass started a job has new allocations: the next pass
+    builds its model afresh).
     """
 
     def __init__(self) -> None:
@@ -345,14 +361,6 @@ class Models:
                               list(map(_HEALTHY, gpus)), n.cpus, n.mem_mb)
             out[name] = model
         return out
-
-    def changed(self, models: Iterable[_Node]) -> None:
-        """``models`` were changed by a pass: build them afresh next time."""
-        kept = self.kept
-        for m in models:
-            got = kept.get(m.name)
-            if got is not None and got[0] is m:
-                del kept[m.name]
 
 
 # ------------------------------------------------------------------ the pass
@@ -414,6 +422,8 @@ class _Planner:
         self.buckets: dict[str, list[dict[str, _Node]]] = {}
         self.parts_of: dict[str, list[str]] = {}
         self.log: list[_Node] = []  # nodes changed during the pass, in order
+        # kept models (Models) changed during the pass -> their state before it
+        self.saved: dict[_Node, tuple[Any, ...]] | None = {} if models is not None else None
         self.held: list[_Node] = []  # nodes with reservations on them
         self.ready: dict[tuple[object, ...], _Ready] = {}
         self.held_index: dict[tuple[object, ...], _Held] = {}
@@ -624,7 +634,10 @@ class _Planner:
         return Placement(n.name, need[0], need[1], gpus), v
 
     def start(self, taken: _Taken, placements: tuple[Placement, ...], length: float) -> None:
+        saved = self.saved
         for (n, v), p in zip(taken, placements, strict=True):
+            if saved is not None and n not in saved:
+                saved[n] = n.snapshot()
             before = len(n.free_idx)
             for d, x in enumerate(v):
                 n.free[d] -= x
@@ -827,7 +840,10 @@ class _Planner:
         return None
 
     def reserve(self, taken: _Taken, start: float, length: float) -> None:
+        saved = self.saved
         for n, v in taken:
+            if saved is not None and n not in saved:
+                saved[n] = n.snapshot()
             n.add(start, [-x for x in v])
             if length != INF:
                 n.add(start + length, v)
@@ -949,8 +965,8 @@ def plan(
     try:
         return _walk(pl, pending, partitions, default_partition, cfg, gate, keys)
     finally:
-        if models is not None:
-            models.changed(pl.log)
+        for n, state in (pl.saved or {}).items():
+            n.restore(state)  # the kept model is the node's again (Models)
 
 
 def _walk(
