@@ -464,8 +464,13 @@ class Eligibility:
         fits: dict[Any, int] = {}
         self._free = None
         out: list[Job] = []
+        pending_state = S.PENDING
         for job in pending:
-            if job.state != S.PENDING:
+            if job.dependency is None and not job.array_job_id:  # most jobs: no question
+                if job.state == pending_state:
+                    out.append(job)
+                continue
+            if job.state != pending_state:
                 continue  # cancelled just now (--kill-on-invalid-dep)
             if job.dependency is not None:
                 state = self._state(job)
