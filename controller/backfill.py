@@ -752,13 +752,25 @@ class _Planner:
             changed = dict.fromkeys(self.log[held.seen:])
             held.seen = len(self.log)
         names = self.names[str(per_node[0])]
+        renewed: list[str] = []  # nodes whose spans changed
         for n in changed:
             if n.holds and n.name in names:
-                held.windows[n.name] = self._runs(per_node, n, req)
-                held.cands = None
+                runs = self._runs(per_node, n, req)
+                if held.windows.get(n.name) != runs:
+                    held.windows[n.name] = runs
+                    renewed.append(n.name)
         if held.cands is None:
             held.cands = sorted((lo, end, name) for name, found in held.windows.items()
                                 for lo, end in found)
+        elif renewed:
+            # the others' entries as they were, the renewed nodes' anew: two sorted runs,
+            # which the sort merges
+            drop = set(renewed)
+            cands = [c for c in held.cands if c[2] not in drop]
+            cands.extend(sorted((lo, end, name) for name in renewed
+                                for lo, end in held.windows[name]))
+            cands.sort()
+            held.cands = cands
         if length == INF:  # only spans without an end take an unlimited job
             return [(lo, INF, name) for lo, end, name in held.cands if end == INF]
         # (end - length is inf for an endless span: its window has no end either)
