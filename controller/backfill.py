@@ -420,7 +420,6 @@ class _Planner:
         # partition -> free GPU count -> nodes: a job needing g GPUs per node looks
         # only at nodes with at least g free, the tightest first
         self.buckets: dict[str, list[dict[str, _Node]]] = {}
-        self.parts_of: dict[str, list[str]] = {}
         self.log: list[_Node] = []  # nodes changed during the pass, in order
         # kept models (Models) changed during the pass -> their state before it
         self.saved: dict[_Node, tuple[Any, ...]] | None = {} if models is not None else None
@@ -448,7 +447,6 @@ class _Planner:
             buckets: list[dict[str, _Node]] = [{} for _ in range(width)]
             for n in got:
                 buckets[len(n.free_idx)][n.name] = n
-                self.parts_of.setdefault(n.name, []).append(pname)
             self.buckets[pname] = buckets
         return got
 
@@ -646,7 +644,11 @@ class _Planner:
             n.touch()
             if length != INF:
                 n.add(self.now + length, v)
-            for pname in self.parts_of.get(n.name, ()):
+            # (the partitions looked at so far with this node: their buckets; the
+            # others are built from the model when first looked at)
+            for pname, names in self.names.items():
+                if n.name not in names:
+                    continue
                 buckets = self.buckets[pname]
                 del buckets[before][n.name]
                 buckets[len(n.free_idx)][n.name] = n
