@@ -34,6 +34,7 @@ import dataclasses
 import enum
 import heapq
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
@@ -45,6 +46,7 @@ __all__ = [
     "BackfillConfig",
     "BackfillPlan",
     "Gate",
+    "Models",
     "PendingJob",
     "Reservation",
     "effective_time_limit",
@@ -158,7 +160,7 @@ class _Node:
 
     __slots__ = (
         "cap", "cpus_key", "events", "free", "free_idx", "gtype", "holds", "name", "ntypes",
-        "profile", "total_gpus", "types", "version",
+        "profile", "ready", "ready_version", "total_gpus", "types", "version",
     )
 
     def __init__(self, node: Node, ends: Mapping[int, float], now: float) -> None:
@@ -191,6 +193,9 @@ class _Node:
         self.holds = 0
         self.profile: list[tuple[float, list[int]]] | None = None
         self.version = 0  # bumped on every change: keys caches of derived views
+        # need -> _ready_point of the profile, while the version is ready_version
+        self.ready: dict[tuple[int, int, int, int, int], int] = {}
+        self.ready_version = -1
         for job_id, (cpus, mem, gpus) in node.jobs.items():
             end = ends.get(job_id, INF)
             if end != INF:
@@ -217,6 +222,19 @@ class _Node:
         self.profile = None
         self.version += 1
 
+    def snapshot(self) -> tuple[Any, ...]:
+        """What a pass changes here (see :meth:`restore`)."""
+        return (list(self.free), self.free_idx, self.cpus_key,
+                {t: list(v) for t, v in self.events.items()}, self.holds, self.profile,
+                self.version)
+
+    def restore(self, saved: tuple[Any, ...]) -> None:
+        """Back to :meth:`snapshot`'s state (``free_idx`` and ``profile`` are replaced,
+        never changed in place, during a pass; the ready memo starts again)."""
+        (self.free, self.free_idx, self.cpus_key, self.events, self.holds, self.profile,
+         self.version) = saved
+        self.ready_version = -1
+
     def points(self, now: float) -> list[tuple[float, list[int]]]:
         """``[(time, free from then on)]``: now first, then at each change."""
         if self.profile is None:
@@ -228,6 +246,17 @@ class _Node:
                 prof.append((t, list(avail)))
             self.profile = prof
         return self.profile
+
+    def ready_point(self, need: tuple[int, int, int, int, int], now: float) -> int:
+        """:func:`_ready_point` of this node's profile, kept until the node changes (a
+        kept model keeps it across passes: only the first point's time moves)."""
+        if self.ready_version != self.version:
+            self.ready.clear()
+            self.ready_version = self.version
+        k = self.ready.get(need)
+        if k is None:
+            k = self.ready[need] = _ready_point(self.profile or self.points(now), need)
+        return k
 
     def need(self, req: Request) -> tuple[int, int, int, int, int] | None:
         """``(cpus, mem, slots, gpu type index or -1 for any, gpus)``; None: no such GPU."""
@@ -279,6 +308,61 @@ def _covers(a: list[int], v: list[int]) -> bool:
     return all(x >= y for x, y in zip(a, v, strict=True))
 
 
+_INDEX = operator.attrgetter("index")
+_TYPE = operator.attrgetter("type")
+_HEALTHY = operator.attrgetter("healthy")
+
+
+class Models:
+    """Node models kept from one pass to the next (:func:`plan`'s ``models``).
+
+    A node's model (:class:`_Node`) is a function of the node's capacity, its GPUs
+    (index, type, health), its allocations and their expected ends, and ``now``. A
+    model whose inputs are what they were when it was built is used again: only its
+    profile's first point, "now", moves to the new now. Every end is at ``now`` or
+    later (:func:`expected_ends`), so a model whose ends are all unchanged has no
+    change dated between the two passes. A pass changes the models of the nodes it
+    starts jobs on or reserves; it saves each one's state before its first change and
+    puts it back at its end (:meth:`_Node.snapshot`), so the kept model describes the
+    node again (a node where the pass started a job has new allocations: the next pass
+    builds its model afresh).
+    """
+
+    def __init__(self) -> None:
+        # node name -> (model, allocations, their ends in that order, GPU indexes, GPU
+        # types, GPU health, cpus, mem)
+        self.kept: dict[str, tuple[_Node, dict[int, Any], list[float], list[int], list[str],
+                                   list[bool], int, int]] = {}
+
+    def build(self, nodes: Mapping[str, Node], ends: Mapping[int, float],
+              now: float) -> dict[str, _Node]:
+        """The models of the schedulable nodes for a pass at ``now``."""
+        # (few objects made per node: each one made counts towards the next collection)
+        kept = self.kept
+        out: dict[str, _Node] = {}
+        for name, n in nodes.items():
+            if not n.schedulable:
+                continue
+            jobs = n.jobs
+            gpus = n.gpus
+            got = kept.get(name)
+            if (got is not None and got[1] == jobs and got[6] == n.cpus and got[7] == n.mem_mb
+                    and got[5] == list(map(_HEALTHY, gpus))
+                    and got[3] == list(map(_INDEX, gpus)) and got[4] == list(map(_TYPE, gpus))
+                    and got[2] == [ends.get(j, INF) for j in got[1]]):
+                model = got[0]
+                prof = model.profile
+                if prof is not None and prof[0][0] != now:
+                    prof[0] = (now, prof[0][1])  # no one else holds a profile across passes
+            else:
+                model = _Node(n, ends, now)
+                kept[name] = (model, dict(jobs), [ends.get(j, INF) for j in jobs],
+                              list(map(_INDEX, gpus)), list(map(_TYPE, gpus)),
+                              list(map(_HEALTHY, gpus)), n.cpus, n.mem_mb)
+            out[name] = model
+        return out
+
+
 # ------------------------------------------------------------------ the pass
 _Need = tuple[int, int, int, int, int]
 _Taken = list[tuple[_Node, list[int]]]
@@ -321,11 +405,12 @@ class _Planner:
     def __init__(
         self, nodes: Mapping[str, Node], partitions: Mapping[str, Partition],
         ends: Mapping[int, float], now: float, cfg: BackfillConfig,
+        models: Models | None = None,
     ) -> None:
         self.now = now
         self.horizon = now + cfg.window
         self.nodes = nodes if isinstance(nodes, dict) else dict(nodes)
-        self.model: dict[str, _Node] = {
+        self.model: dict[str, _Node] = models.build(nodes, ends, now) if models else {
             name: _Node(n, ends, now) for name, n in nodes.items() if n.schedulable
         }
         self.members: dict[str, list[_Node]] = {}
@@ -335,8 +420,9 @@ class _Planner:
         # partition -> free GPU count -> nodes: a job needing g GPUs per node looks
         # only at nodes with at least g free, the tightest first
         self.buckets: dict[str, list[dict[str, _Node]]] = {}
-        self.parts_of: dict[str, list[str]] = {}
         self.log: list[_Node] = []  # nodes changed during the pass, in order
+        # kept models (Models) changed during the pass -> their state before it
+        self.saved: dict[_Node, tuple[Any, ...]] | None = {} if models is not None else None
         self.held: list[_Node] = []  # nodes with reservations on them
         self.ready: dict[tuple[object, ...], _Ready] = {}
         self.held_index: dict[tuple[object, ...], _Held] = {}
@@ -347,6 +433,7 @@ class _Planner:
         # one that found no start within the window for L finds none for longer.
         self.never_now: set[tuple[object, ...]] = set()
         self.collides: dict[tuple[object, ...], float] = {}
+        self.rev = 0  # bumped when never_now or collides changes
         self.no_slot: dict[tuple[object, ...], float] = {}
 
     def part_nodes(self, pname: str, part: Partition) -> list[_Node]:
@@ -360,7 +447,6 @@ class _Planner:
             buckets: list[dict[str, _Node]] = [{} for _ in range(width)]
             for n in got:
                 buckets[len(n.free_idx)][n.name] = n
-                self.parts_of.setdefault(n.name, []).append(pname)
             self.buckets[pname] = buckets
         return got
 
@@ -425,6 +511,40 @@ class _Planner:
             size = self.sizes[pname] = len(part.members(self.nodes))
         return size
 
+    def waits(self, key: tuple[object, ...], req: Request, partitions: Mapping[str, Partition],
+              default: str) -> list[tuple[str, int, float, bool]] | None:
+        """For a job past the depth: what decides, without a look, that it waits.
+
+        One entry per partition (in order): its name, its ``DefaultTime``, the longest
+        limit for which a variant with room now collided with a reservation, and
+        whether any variant had room now; None if a variant had room and never
+        collided, or a partition has a ``MaxTime`` (that filters and caps per job), or
+        there is no partition. A job of this key waits if in every partition with a
+        variant with room its length is at least that limit: :meth:`try_now` would
+        answer no room or held for each of its variants. Valid while ``rev`` is.
+        """
+        cached = self.prepared_shape.get(key)
+        if cached is None:
+            cached = self.prepared_shape[key] = self._prepare(req, partitions, default)
+        options = cached[0]
+        if not options:
+            return None
+        out = []
+        for pname, part, _, variants in options:
+            if part.max_time >= 0:
+                return None
+            top, live = -INF, False
+            for _, shape in variants:
+                if shape in self.never_now:
+                    continue
+                c = self.collides.get(shape)
+                if c is None:
+                    return None
+                live = True
+                top = max(top, c)
+            out.append((pname, part.default_time, top, live))
+        return out
+
     # ---------------------------------------------------------- start now
     def try_now(
         self, req: Request, shape: tuple[object, ...], pname: str, length: float,
@@ -441,14 +561,17 @@ class _Planner:
             n = self.model.get(name)
             if n is None or name not in self.names[pname]:
                 self.never_now.add(shape)
+                self.rev += 1
                 return _Miss.NO_ROOM
             got = self._fit(n, req, end)
             if got is _Miss.NO_ROOM:
                 self.never_now.add(shape)
+                self.rev += 1
                 return got
             room += 1
             if got is _Miss.HELD:
                 self.collides[shape] = min(self.collides.get(shape, INF), length)
+                self.rev += 1
                 return got
             chosen.append((n, *got))
         missing = req.nodes - len(chosen)
@@ -474,6 +597,7 @@ class _Planner:
                 if len(options) >= missing and not req.exclusive:
                     break
         if len(options) < missing:
+            self.rev += 1
             if room < req.nodes:
                 self.never_now.add(shape)
                 return _Miss.NO_ROOM
@@ -508,7 +632,10 @@ class _Planner:
         return Placement(n.name, need[0], need[1], gpus), v
 
     def start(self, taken: _Taken, placements: tuple[Placement, ...], length: float) -> None:
+        saved = self.saved
         for (n, v), p in zip(taken, placements, strict=True):
+            if saved is not None and n not in saved:
+                saved[n] = n.snapshot()
             before = len(n.free_idx)
             for d, x in enumerate(v):
                 n.free[d] -= x
@@ -517,7 +644,11 @@ class _Planner:
             n.touch()
             if length != INF:
                 n.add(self.now + length, v)
-            for pname in self.parts_of.get(n.name, ()):
+            # (the partitions looked at so far with this node: their buckets; the
+            # others are built from the model when first looked at)
+            for pname, names in self.names.items():
+                if n.name not in names:
+                    continue
                 buckets = self.buckets[pname]
                 del buckets[before][n.name]
                 buckets[len(n.free_idx)][n.name] = n
@@ -596,8 +727,9 @@ class _Planner:
             if need is None:
                 continue
             # (no capacity check needed: nothing fits a profile that never offers enough)
-            t = _ready_at(n.profile or n.points(self.now), need, self.horizon)
-            if t is not None:
+            k = n.ready_point(need, self.now)
+            t = (n.profile or n.points(self.now))[k][0] if k >= 0 else None
+            if t is not None and t <= self.horizon:
                 ready.at[n.name] = t
                 added.append((t, n.name))
         if len(added) > 8:
@@ -622,19 +754,29 @@ class _Planner:
             changed = dict.fromkeys(self.log[held.seen:])
             held.seen = len(self.log)
         names = self.names[str(per_node[0])]
+        renewed: list[str] = []  # nodes whose spans changed
         for n in changed:
             if n.holds and n.name in names:
-                held.windows[n.name] = self._runs(per_node, n, req)
-                held.cands = None
+                runs = self._runs(per_node, n, req)
+                if held.windows.get(n.name) != runs:
+                    held.windows[n.name] = runs
+                    renewed.append(n.name)
         if held.cands is None:
             held.cands = sorted((lo, end, name) for name, found in held.windows.items()
                                 for lo, end in found)
-        out = []
-        for lo, end, name in held.cands:
-            hi = INF if end == INF else end - length
-            if hi >= lo:
-                out.append((lo, hi, name))
-        return out
+        elif renewed:
+            # the others' entries as they were, the renewed nodes' anew: two sorted runs,
+            # which the sort merges
+            drop = set(renewed)
+            cands = [c for c in held.cands if c[2] not in drop]
+            cands.extend(sorted((lo, end, name) for name in renewed
+                                for lo, end in held.windows[name]))
+            cands.sort()
+            held.cands = cands
+        if length == INF:  # only spans without an end take an unlimited job
+            return [(lo, INF, name) for lo, end, name in held.cands if end == INF]
+        # (end - length is inf for an endless span: its window has no end either)
+        return [(lo, end - length, name) for lo, end, name in held.cands if end - length >= lo]
 
     def _runs(self, per_node: tuple[object, ...], n: _Node,
               req: Request) -> list[tuple[float, float]]:
@@ -712,7 +854,10 @@ class _Planner:
         return None
 
     def reserve(self, taken: _Taken, start: float, length: float) -> None:
+        saved = self.saved
         for n, v in taken:
+            if saved is not None and n not in saved:
+                saved[n] = n.snapshot()
             n.add(start, [-x for x in v])
             if length != INF:
                 n.add(start + length, v)
@@ -722,13 +867,15 @@ class _Planner:
             self.log.append(n)
 
 
-def _ready_at(prof: list[tuple[float, list[int]]], need: _Need, horizon: float) -> float | None:
-    """When a node without holds (it only gains over time) can take ``need`` for good."""
+def _ready_point(prof: list[tuple[float, list[int]]], need: _Need) -> int:
+    """Where in ``prof`` a node without holds (it only gains over time) can take
+    ``need`` for good from: the point's index, or -1 for never."""
     cpus, mem, slots, gt, g = need
     prev = prof[0][0] - 1.0
-    found = None
+    found = -1
     # newest first: the earliest of the points that fit, back from the end
-    for t, a in reversed(prof):
+    for k in range(len(prof) - 1, -1, -1):
+        t, a = prof[k]
         if t == prev:
             continue  # the moment "now" superseded by changes dated now
         prev = t
@@ -736,8 +883,9 @@ def _ready_at(prof: list[tuple[float, list[int]]], need: _Need, horizon: float) 
             break
         if g and (a[_G + gt] if gt >= 0 else sum(a[_G:])) < g:
             break
-        found = t
-    return found if found is not None and found <= horizon else None
+        found = k
+    return found
+
 
 
 def _runs(
@@ -806,6 +954,7 @@ def plan(
     cfg: BackfillConfig | None = None,
     gate: Gate | None = None,
     keys: dict[int, tuple[Request, tuple[object, ...]]] | None = None,
+    models: Models | None = None,
 ) -> BackfillPlan:
     """One backfill pass over ``pending`` (in priority order); ``nodes`` is not changed.
 
@@ -823,9 +972,27 @@ def plan(
         keys: a memo kept by the caller across passes: job id -> (its request, the
             request's planning key). A job's entry is used while its request is the
             same object (requests are immutable) and (re)written otherwise.
+        models: node models kept by the caller across passes (see :class:`Models`).
     """
     cfg = cfg or BackfillConfig()
-    pl = _Planner(nodes, partitions, ends, now, cfg)
+    pl = _Planner(nodes, partitions, ends, now, cfg, models)
+    try:
+        return _walk(pl, pending, partitions, default_partition, cfg, gate, keys)
+    finally:
+        for n, state in (pl.saved or {}).items():
+            n.restore(state)  # the kept model is the node's again (Models)
+
+
+def _walk(
+    pl: _Planner,
+    pending: Iterable[PendingJob | Job],
+    partitions: Mapping[str, Partition],
+    default_partition: str,
+    cfg: BackfillConfig,
+    gate: Gate | None,
+    keys: dict[int, tuple[Request, tuple[object, ...]]] | None,
+) -> BackfillPlan:
+    """:func:`plan`'s walk through the queue, on the planner's model."""
     never_now = pl.never_now
     starts: list[Decision] = []
     reservations: dict[int, Reservation] = {}
@@ -834,40 +1001,66 @@ def plan(
     blocked: set[str] = set()
     tested = 0
     depth = cfg.depth
-    # Past the depth no job gets a reservation, and a request shape that found no room
-    # now stays without (never_now): a job of a shape whose every variant is there, in
-    # partitions without MaxTime, can only wait. Its reason depends on `blocked` alone.
-    dead: dict[tuple[object, ...], tuple[str, ...]] = {}  # planning key -> partitions
+    # Past the depth no job gets a reservation: a job can only start now. Free
+    # resources only shrink during a pass and holds only grow, so a variant that found
+    # no room now (never_now) finds none later, and one that collided with reservations
+    # for a limit L collides for any longer limit. A job whose every variant is one of
+    # these waits without a look (see _Planner.waits): for Priority if a variant had
+    # room (it would delay a reservation), else as the first blocked job of its
+    # partitions (Resources) or not (Priority).
+    waits: dict[tuple[object, ...], tuple[int, list[tuple[str, int, float, bool]] | None]] = {}
+    past = tested >= depth and _SKIP_DEAD  # the short cut applies from here on
     for job in pending:
         req = job.request
+        jid = job.job_id
         if keys is None:
             key = _prepare_key(req)
         else:
-            memo = keys.get(job.job_id)
+            memo = keys.get(jid)
             if memo is not None and memo[0] is req:
                 key = memo[1]
             else:
                 key = _prepare_key(req)
-                keys[job.job_id] = (req, key)
-        if tested >= depth and key in dead and _SKIP_DEAD:
-            names = dead[key]
-            if gate is not None:
-                why = gate.check(job.job_id)
-                if why:
-                    reasons[job.job_id] = why
+                keys[jid] = (req, key)
+        if past:
+            got = waits.get(key)
+            if got is None or got[0] != pl.rev:
+                got = waits[key] = (pl.rev, pl.waits(key, req, partitions, default_partition))
+            view = got[1]
+            if view is not None:
+                tl = req.time_limit
+                held = False
+                for _, dt, top, live in view:
+                    if live:
+                        limit = dt if tl == 0 else tl
+                        if (INF if limit < 0 else float(limit)) < top:
+                            break  # a variant might fit: the full look
+                        held = True
+                else:
+                    if gate is not None:
+                        why = gate.check(jid)
+                        if why:
+                            reasons[jid] = why
+                            continue
+                    if held:
+                        reasons[jid] = "Priority"
+                    elif len(view) == 1:
+                        reasons[jid] = ("Priority" if view[0][0] in blocked
+                                        else "Resources")
+                    else:
+                        reasons[jid] = ("Resources" if blocked.isdisjoint(
+                            v[0] for v in view) else "Priority")
+                    for v in view:
+                        blocked.add(v[0])
                     continue
-            free = names[0] not in blocked if len(names) == 1 else blocked.isdisjoint(names)
-            reasons[job.job_id] = "Resources" if free else "Priority"
-            blocked.update(names)
-            continue
         usable, why = pl.prepare(req, partitions, default_partition, key)
         if not usable:
-            reasons[job.job_id] = why
+            reasons[jid] = why
             continue
         if gate is not None:
-            why = gate.check(job.job_id)
+            why = gate.check(jid)
             if why:
-                reasons[job.job_id] = why
+                reasons[jid] = why
                 continue
         delays = False
         started = False
@@ -881,11 +1074,11 @@ def plan(
                 elif not isinstance(got, _Miss):
                     placements, taken = got
                     pl.start(taken, placements, opt.length)
-                    starts.append(Decision(job.job_id, opt.partition, placements))
+                    starts.append(Decision(jid, opt.partition, placements))
                     if gate is not None:
-                        gate.started(job.job_id)
+                        gate.started(jid)
                     if blocked:
-                        backfilled.add(job.job_id)
+                        backfilled.add(jid)
                     started = True
                     break
             if started:
@@ -893,8 +1086,9 @@ def plan(
         if started:
             continue
         best: tuple[float, _Option, _Taken] | None = None
-        if tested < cfg.depth:
+        if tested < depth:
             tested += 1
+            past = tested >= depth and _SKIP_DEAD
             for opt in usable:
                 variant, shape = opt.variants[-1]
                 found = pl.earliest(variant, shape, opt.partition, opt.members, opt.length)
@@ -903,25 +1097,19 @@ def plan(
         if best is not None:
             t, opt, taken = best
             pl.reserve(taken, t, opt.length)
-            reservations[job.job_id] = Reservation(
-                job.job_id, opt.partition, t, t + opt.length,
+            reservations[jid] = Reservation(
+                jid, opt.partition, t, t + opt.length,
                 tuple(sorted(n.name for n, _ in taken)),
             )
         if delays:
-            reasons[job.job_id] = "Priority"
+            reasons[jid] = "Priority"
         elif best is not None or (usable[0].partition not in blocked if len(usable) == 1
                                   else blocked.isdisjoint(opt.partition for opt in usable)):
-            reasons[job.job_id] = "Resources"
+            reasons[jid] = "Resources"
         else:
-            reasons[job.job_id] = "Priority"
+            reasons[jid] = "Priority"
         for opt in usable:
             blocked.add(opt.partition)
-        if tested >= depth and not delays and best is None:
-            options = pl.prepared_shape[key][0]
-            if all(part.max_time < 0 for _, part, _, _ in options) and all(
-                shape in never_now for opt in usable for _, shape in opt.variants
-            ):
-                dead[key] = tuple(opt.partition for opt in usable)
     return BackfillPlan(tuple(starts), reservations, reasons, frozenset(backfilled))
 
 
@@ -951,23 +1139,31 @@ def schedule_backfill(
     cfg: BackfillConfig | None = None,
     gate: Gate | None = None,
     keys: dict[int, tuple[Request, tuple[object, ...]]] | None = None,
+    unheld: bool = False,
+    models: Models | None = None,
 ) -> tuple[list[Decision], dict[int, str], BackfillPlan]:
     """Drop-in for :func:`gsched.controller.scheduler.schedule` with backfill.
 
     Same contract (decisions already applied to ``nodes``; a reason for every job
     left waiting; held jobs get their hold reason) plus the plan with reservations.
-    ``keys``: see :func:`plan`.
+    ``keys``, ``models``: see :func:`plan`. ``unheld``: the caller left held jobs out of
+    ``pending`` already (``Cluster.pending_order`` does), so it is not copied to
+    drop them.
     """
-    todo: list[PendingJob | Job] = []
     held: dict[int, str] = {}
-    for job in pending:
-        if job.hold:
-            held[job.job_id] = "JobHeldUser" if job.reason != "JobHeldAdmin" else job.reason
-        else:
-            todo.append(job)  # plan reads only job_id and request
-    result = plan(todo, nodes, partitions, default_partition, ends, now, cfg, gate, keys)
+    todo: Iterable[PendingJob | Job] = pending
+    if not unheld:
+        kept: list[PendingJob | Job] = []
+        for job in pending:
+            if job.hold:
+                held[job.job_id] = "JobHeldUser" if job.reason != "JobHeldAdmin" else job.reason
+            else:
+                kept.append(job)  # plan reads only job_id and request
+        todo = kept
+    result = plan(todo, nodes, partitions, default_partition, ends, now, cfg, gate, keys,
+                  models)
     for d in result.start_now:
         for p in d.placements:
             nodes[p.node].allocate(d.job_id, p.cpus, p.mem_mb, p.gpus)
-    reasons = {**held, **result.reasons}
+    reasons = {**held, **result.reasons} if held else dict(result.reasons)
     return list(result.start_now), reasons, result

@@ -17,6 +17,7 @@ from typing import Any
 from gsched.controller import health
 from gsched.controller.backfill import (
     BackfillConfig,
+    Models,
     Reservation,
     expected_ends,
     schedule_backfill,
@@ -173,6 +174,8 @@ class Cluster(PolicyMixin):
         self.order_hint: list[int] = []
         # job id -> (request, planning key): backfill.plan's memo across passes
         self.plan_keys: dict[int, tuple[Request, tuple[object, ...]]] = {}
+        # the planner's node models, kept from one pass to the next (backfill.Models)
+        self.plan_models = Models()
         self.dirty_jobs: set[int] = set()
         self.dirty_nodes: set[str] = set()
         self.need_schedule = False
@@ -234,7 +237,7 @@ class Cluster(PolicyMixin):
         known = [i for i in self.order_hint if i in ids]
         if len(known) < len(ids):
             known.extend(ids.difference(known))
-        pending = [jobs[i] for i in known if not jobs[i].hold]
+        pending = [j for i in known if not (j := jobs[i]).hold]
         pending.sort(key=_order)
         self.order_hint = [j.job_id for j in pending]
         return pending
@@ -735,14 +738,13 @@ class Cluster(PolicyMixin):
     def schedule(self, now: float) -> list[Order]:
         """Start whatever can start now; record reasons for the rest."""
         self.need_schedule = False
-        pending = []
-        for job in self.pending_order():
-            if job.eligible_time > now and not job.hold:
-                if job.reason != "BeginTime":
+        order = self.pending_order()
+        pending = [job for job in order if not job.eligible_time > now]
+        if len(pending) < len(order):
+            for job in order:
+                if job.eligible_time > now and job.reason != "BeginTime":
                     job.reason = "BeginTime"
                     self._dirty(job)
-                continue
-            pending.append(job)
         if pending and self.prio.due(now):
             self._recompute(now)
             pending.sort(key=_order)
@@ -759,7 +761,7 @@ class Cluster(PolicyMixin):
         gate = self.prio.gate(known, holding)
         decisions, reasons, plan = schedule_backfill(
             pending, self.nodes, self.partitions, self.default_partition, ends, now,
-            self.backfill, gate, self.plan_keys,
+            self.backfill, gate, self.plan_keys, unheld=True, models=self.plan_models,
         )
         if len(self.plan_keys) > 2 * len(self.pending_ids) + 1000:
             self.plan_keys = {i: k for i, k in self.plan_keys.items() if i in self.pending_ids}
@@ -795,8 +797,9 @@ class Cluster(PolicyMixin):
             orders.extend(
                 LaunchOrder(p.node, job.job_id, job.attempt, i) for i, p in enumerate(d.placements)
             )
+        jobs = self.jobs
         for job_id, reason in reasons.items():
-            job = self.jobs[job_id]
+            job = jobs[job_id]
             if job.reason != reason:
                 job.reason = reason
                 self._dirty(job)

@@ -464,8 +464,13 @@ class Eligibility:
         fits: dict[Any, int] = {}
         self._free = None
         out: list[Job] = []
+        pending_state = S.PENDING
         for job in pending:
-            if job.state != S.PENDING:
+            if job.dependency is None and not job.array_job_id:  # most jobs: no question
+                if job.state == pending_state:
+                    out.append(job)
+                continue
+            if job.state != pending_state:
                 continue  # cancelled just now (--kill-on-invalid-dep)
             if job.dependency is not None:
                 state = self._state(job)
@@ -628,6 +633,8 @@ class Eligibility:
         The remainder record takes the reason of its first offered task that did not
         start, or ``JobArrayTaskLimit`` when its throttle is reached.
         """
+        if not self._offered and not self._offers:
+            return dict(reasons)  # no array task was offered: nothing to fold
         out: dict[int, str] = {}
         first: dict[int, int] = {}
         for job_id, why in reasons.items():

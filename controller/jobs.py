@@ -99,7 +99,7 @@ class Request:
 _REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(Request))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Job:
     """A job as the controller holds it. ``spec`` is the opaque serialized JobSpec."""
 
