@@ -42,8 +42,6 @@ __all__ = ["AgentSession", "Controller", "partitions_from_config"]
 logger = logging.getLogger(__name__)
 
 ACK_DELAY = 0.2  # seconds exit acks are gathered before they go to the agent
-INLINE_ROWS = 4  # SQLite commits of at most this many rows run on the event loop
-CHECKPOINT_EVERY = 200  # inline commits between two WAL checkpoints (in the store thread)
 VERSION = "0.1.0"
 
 
@@ -194,7 +192,6 @@ class Controller:
         self._waiters: list[asyncio.Future[None]] = []
         self._outbox: list[Order] = []
         self._acks: dict[str, list[pb.AttemptRef]] = {}  # node -> exit acks to send
-        self._inline_commits = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self.failed: BaseException | None = None
         self.on_stop: list[Callable[[], Any]] = []
@@ -280,18 +277,10 @@ class Controller:
             outbox, self._outbox = self._outbox, []
             if jobs or nodes or meta:
                 try:
-                    if self.store.inline and len(jobs) + len(nodes) <= INLINE_ROWS:
-                        # a small SQLite commit (~0.1 ms): the thread handoff would cost more
-                        self.store.write(jobs, nodes, cluster.next_job_id, meta)
-                        self._inline_commits += 1
-                        if self._inline_commits >= CHECKPOINT_EVERY:
-                            self._inline_commits = 0
-                            self._executor.submit(self._checkpoint)
-                    else:
-                        await loop.run_in_executor(
-                            self._executor, self.store.write, jobs, nodes,
-                            cluster.next_job_id, meta,
-                        )
+                    await loop.run_in_executor(
+                        self._executor, self.store.write, jobs, nodes, cluster.next_job_id,
+                        meta,
+                    )
                 except Exception as exc:
                     # Memory is now ahead of the database: stop rather than act on it.
                     logger.critical("store write failed, stopping: %s", exc)
@@ -307,12 +296,6 @@ class Controller:
                 self._dispatch(order)
             if cluster.need_schedule:
                 self._wake.set()
-
-    def _checkpoint(self) -> None:
-        try:
-            self.store.checkpoint()
-        except Exception as exc:  # the next one tries again; commits are not affected
-            logger.warning("store: WAL checkpoint failed: %s", exc)
 
     def _policy_meta(self) -> dict[str, str]:
         """The fair-share ledger and the runtime policy, when changed (same transaction)."""

@@ -285,12 +285,6 @@ class Store:
         self._writer: sa.Connection | None = (
             self.engine.connect() if self.engine.dialect.name == "sqlite" else None
         )
-        #: small commits may run on the caller's thread (a local file, no network wait);
-        #: then the caller runs :meth:`checkpoint` now and then in another thread, so no
-        #: commit on its thread stops to copy the WAL into the database (and fsync it)
-        self.inline = self._writer is not None
-        if self._writer is not None:
-            self._writer.connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
 
     def _add_missing_columns(self) -> None:
         """Bring a database written by an older gsched up to date (columns only grow)."""
@@ -468,13 +462,6 @@ class Store:
         q = sa.select(steps_t.c.job_id, sa.func.max(steps_t.c.step_id)).group_by(steps_t.c.job_id)
         with self._lock, self.engine.connect() as conn:
             return {int(j): int(m) + 1 for j, m in conn.execute(q)}
-
-    def checkpoint(self) -> None:
-        """Copy the SQLite WAL into the database (PASSIVE: commits go on meanwhile)."""
-        if self.engine.dialect.name != "sqlite":
-            return
-        with self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         with self._lock:

@@ -1,5 +1,4 @@
-"""The store's commit path: precompiled upserts, the kept SQLite connection, and WAL
-checkpoints moved off the committing thread."""
+"""The store's commit path: precompiled upserts and the kept SQLite connection."""
 
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ def _job(i: int, **kw: object) -> Job:
 def test_commits_upsert_whole_rows_and_survive_a_restart(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     store = Store(url)
-    assert store.inline
     for i in range(1, 301):
         store.write([job_to_row(_job(i, hold=True))], [], i + 1)
     store.write([job_to_row(_job(7, hold=False, comment="updated"))], [], 301)  # an update
@@ -30,18 +28,3 @@ def test_commits_upsert_whole_rows_and_survive_a_restart(tmp_path: Path) -> None
     assert sorted(again.jobs) == list(range(1, 301)) and again.next_job_id == 301
     assert again.jobs[7].comment == "updated" and not again.jobs[7].hold
     assert again.jobs[8].hold and again.jobs[8].spec == b"x" * 3000
-
-
-def test_commits_leave_the_wal_to_checkpoint(tmp_path: Path) -> None:
-    db = tmp_path / "db.sqlite"
-    store = Store(f"sqlite:///{db}")
-    for i in range(1, 1501):  # ~1,500 pages: past SQLite's automatic checkpoint (1,000)
-        store.write([job_to_row(_job(i))], [], i + 1)
-    wal = Path(f"{db}-wal")
-    # no commit stopped to copy the WAL into the database: it all waits in the WAL
-    assert wal.stat().st_size > 1000 * 4096
-    before = db.stat().st_size
-    store.checkpoint()  # what the controller runs in its store thread
-    assert db.stat().st_size > before + 1000 * 4096
-    store.write([job_to_row(_job(1501))], [], 1502)  # commits go on after it
-    store.close()
