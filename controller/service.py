@@ -56,7 +56,7 @@ STATE_NAMES = {s.value for s in JobState}
 def identify(context: grpc.aio.ServicerContext) -> Caller:
     """The one identity check every RPC passes through; never a name the client claims.
 
-    On the gRPC port the AuthInterceptor (controller/auth.py) has verified the
+    On the gRPC port controller/auth.py's ``authenticated`` wrapper has verified the
     call's credential and left the Caller in ``CALLER``; on the Unix socket the
     kernel said who is calling (controller/local.py). Anything else is refused.
     """
