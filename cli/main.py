@@ -261,6 +261,13 @@ def _spawn(state: Path, tag: str, args: list[str]) -> int:
     "--timeout", default=60.0, show_default=True, help="seconds to wait for the agents to register"
 )
 @click.option(
+    "--database",
+    default="",
+    metavar="URL",
+    help="the controller's database: postgresql://USER@HOST[:PORT]/DB (needs "
+    "pip install 'gsched[postgresql]'); default: SQLite in the state dir",
+)
+@click.option(
     "--auth-type",
     type=click.Choice(["local", "none"]),
     default="local",
@@ -277,9 +284,11 @@ def up(
     cpus: int | None,
     mem_mb: int | None,
     timeout: float,
+    database: str,
     auth_type: str,
 ) -> None:
-    """Start a local cluster (controller + agents, SQLite) in the background."""
+    """Start a local cluster (controller + agents; SQLite, or PostgreSQL with --database) in
+    the background."""
     state = Path(state_dir).expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
     running = {k: v for k, v in _pids(state).items() if _alive(v)}
@@ -308,7 +317,8 @@ def up(
         "[controller]\n"
         f'address = "127.0.0.1:{port}"\n'
         f'auth_type = "{auth_type}"\n'
-        "kill_wait = 5\n\n"
+        + (f"database = {json.dumps(database)}\n" if database else "")
+        + "kill_wait = 5\n\n"
         "[[partitions]]\n"
         'name = "main"\n'
         'nodes = "ALL"\n'

@@ -11,7 +11,8 @@ Layout of the file (every key optional)::
     [controller]
     address = "127.0.0.1:6817"            # where clients and agents dial
     listen = "127.0.0.1:6817"             # where the controller binds (default: address)
-    database = "sqlite:///..."            # default: sqlite file in state_dir
+    database = "sqlite:///..."            # default: sqlite file in state_dir; or
+                                          # "postgresql://user@host/db" (pip install 'gsched[postgresql]')
     kill_wait = 30                        # seconds from SIGTERM to SIGKILL
     heartbeat_interval = 2.0
     suspect_after = 4.0                   # silent: SUSPECT, no new jobs
@@ -261,9 +262,14 @@ class Config(NamedTuple):
 
     @property
     def database_url(self) -> str:
-        if self.controller.database:
-            return self.controller.database
-        return f"sqlite:///{os.path.join(self.state_dir, 'gsched.db')}"
+        """The SQLAlchemy URL of the database; ``postgresql://`` means the psycopg driver."""
+        url = self.controller.database
+        if not url:
+            return f"sqlite:///{os.path.join(self.state_dir, 'gsched.db')}"
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+psycopg://" + url[len(plain):]
+        return url
 
 
 def _duration(value: Any, key: str) -> int:
@@ -388,6 +394,14 @@ def from_dict(raw: dict[str, Any], path: str = "<memory>") -> Config:
             parse_exit_codes(ctl.requeue_exit)
         except ValueError as exc:
             raise ConfigError(f"[controller] requeue_exit: {exc}") from exc
+    if ctl.database and not ctl.database.startswith(
+        ("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg://",
+         "postgresql+psycopg2://")
+    ):
+        raise ConfigError(
+            f"[controller] database: {ctl.database!r} is neither sqlite:///PATH nor "
+            "postgresql://..."
+        )
     if ctl.return_to_service not in (0, 1, 2):
         raise ConfigError(f"[controller] return_to_service: 0, 1 or 2, not {ctl.return_to_service}")
     _check_security(ctl)

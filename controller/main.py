@@ -44,6 +44,7 @@ async def start_server(cfg: Config, listen: str | None = None) -> tuple[Controll
                 f"no cluster key at {key}: any host that reaches {where} could register as a "
                 "node; run `gsched keygen` and copy the key to every agent host"
             )
+    _check_driver(cfg.database_url)
     authn = Authenticator(cfg)
     authn.start()  # OSError when MUNGE is configured but not usable
     # The database holds every user's scripts and environments: owner-only files.
@@ -136,6 +137,21 @@ class _Wrapped(grpc.GenericRpcHandler):
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         handler = self._inner.service(details)
         return None if handler is None else self._wrap(details.method, handler)
+
+
+def _check_driver(url: str) -> None:
+    """A PostgreSQL URL needs its driver installed: say how, before anything starts."""
+    driver = {"postgresql+psycopg": "psycopg", "postgresql+psycopg2": "psycopg2"}.get(
+        url.split("://", 1)[0])
+    if driver is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec(driver) is None:
+        raise ConfigError(
+            f"[controller] database is PostgreSQL, but the {driver} driver is not installed: "
+            "pip install 'gsched[postgresql]'"
+        )
 
 
 def _private_sqlite(url: str) -> None:
