@@ -127,6 +127,18 @@ def start_cluster(tmp: Path, agents: int = 2, gpus: int = 4, extra: tuple[str, .
     return LocalCluster(state, env, work, prefix)
 
 
+def restart_controller(c: LocalCluster) -> None:
+    """Start the cluster's controller again (after a kill), logging where it did."""
+    log = open(c.state / "controller.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gsched.cli.main", "controller", "--config",
+         str(c.state / "gsched.toml")],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, env=c.env,
+    )
+    log.close()
+    (c.state / "controller.pid").write_text(f"{proc.pid}\n")
+
+
 def stop_cluster(c: LocalCluster) -> None:
     # not through _exe(): a skip raised while tearing down would leak the cluster
     subprocess.run([*c.prefix, sys.executable, "-m", "gsched.cli.main", "down",

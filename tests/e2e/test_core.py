@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .conftest import LocalCluster
+from .conftest import LocalCluster, restart_controller
 
 pytestmark = pytest.mark.e2e
 
@@ -189,17 +189,6 @@ def test_unreachable_controller_is_one_line(tmp_path: Path) -> None:
     assert p.returncode == 1 and p.stderr.count("\n") == 1 and "not found" in p.stderr
 
 
-def _restart_controller(c: LocalCluster) -> None:
-    log = open(c.state / "controller.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gsched.cli.main", "controller", "--config",
-         str(c.state / "gsched.toml")],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, env=c.env,
-    )
-    log.close()
-    (c.state / "controller.pid").write_text(f"{proc.pid}\n")
-
-
 def test_controller_kill9_loses_nothing_and_runs_nothing_twice(local_cluster: LocalCluster) -> None:
     c = local_cluster
     running = c.submit("-o", "run-%j.out", "--wrap",
@@ -208,7 +197,7 @@ def test_controller_kill9_loses_nothing_and_runs_nothing_twice(local_cluster: Lo
     c.wait_state(running, "RUNNING")
     os.kill(c.pid("controller"), signal.SIGKILL)
     time.sleep(0.5)
-    _restart_controller(c)
+    restart_controller(c)
     c.wait_for(lambda: c.run("gctl", "ping").rc == 0, what="controller back")
     assert c.state_of(held) == "PENDING"
     assert c.wait_state(running, {"FAILED", "COMPLETED"}, timeout=40) == "FAILED"

@@ -198,7 +198,7 @@ def test_controller_kill9_keeps_arrays_and_dependencies(local_cluster: LocalClus
     import signal
     import time
 
-    from .test_core import _restart_controller
+    from .conftest import restart_controller
 
     c = local_cluster
     # 8 CPUs per node, 2 nodes: 4-CPU tasks, 2 at a time (throttle), 3 tasks in all
@@ -209,7 +209,7 @@ def test_controller_kill9_keeps_arrays_and_dependencies(local_cluster: LocalClus
                .out.count("\n") == 2, what="2 tasks running")
     os.kill(c.pid("controller"), signal.SIGKILL)
     time.sleep(0.5)
-    _restart_controller(c)
+    restart_controller(c)
     c.wait_for(lambda: c.run("gctl", "ping").rc == 0, what="controller back")
     out = c.run("gqueue", "-h", "-o", "%i %T %r", "-j", f"{array},{after}").out.splitlines()
     assert f"{after} PENDING Dependency" in out, out

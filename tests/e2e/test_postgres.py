@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LocalCluster, start_cluster, stop_cluster
+from .conftest import restart_controller, start_cluster, stop_cluster
 
 
 def _pg_bin(name: str) -> str | None:
@@ -133,17 +133,6 @@ def test_store_round_trip_on_postgres(postgres: _Server) -> None:
     reopened.close()
 
 
-def _restart_controller(c: LocalCluster) -> None:
-    log = open(c.state / "controller.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gsched.cli.main", "controller", "--config",
-         str(c.state / "gsched.toml")],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, env=c.env,
-    )
-    log.close()
-    (c.state / "controller.pid").write_text(f"{proc.pid}\n")
-
-
 def test_cluster_on_postgres_loses_nothing_across_a_controller_kill(
     postgres: _Server, tmp_path: Path
 ) -> None:
@@ -158,7 +147,7 @@ def test_cluster_on_postgres_loses_nothing_across_a_controller_kill(
         c.wait_state(running, "RUNNING")
         os.kill(c.pid("controller"), signal.SIGKILL)
         time.sleep(0.5)
-        _restart_controller(c)
+        restart_controller(c)
         c.wait_for(lambda: c.run("gctl", "ping").rc == 0, what="controller back")
         assert c.state_of(held) == "PENDING"
         assert c.wait_state(running, {"FAILED", "COMPLETED"}, timeout=40) == "FAILED"
