@@ -1,7 +1,7 @@
 """Durable API submissions alone: rate and the controller's CPU per submission.
 
 Run: .venv/bin/python bench/bench_api.py [--jobs 5000] [--callers 64] [--rounds 3]
-     [--agents 0] [--pythonpath DIR] [--out FILE]
+     [--agents 0] [--pythonpath DIR] [--database URL] [--out FILE]
 
 The same load as `bench_core.py`'s `api` part (held `gsub --wrap=true -o /dev/null`
 specs through `grpc.aio`, `--callers` concurrent callers on one channel, after 1,000
@@ -11,7 +11,9 @@ its own controller (`gsched up --agents N --auth-type none` in a temporary state
 stopped by pid) and prints the rate, the rate in each fifth of the submissions, and the
 controller's CPU per submission (from /proc: all its threads), which moves much less
 than the rate on a shared machine. `--pythonpath DIR` runs the controller from another
-installation of gsched (`pip install --no-deps --target DIR ...`).
+installation of gsched (`pip install --no-deps --target DIR ...`); `--database URL`
+keeps the controller's state in that database (``gsched up --database``; each round
+needs an empty one: ``{round}`` in the URL is replaced by the round's number).
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ def one_round(args: argparse.Namespace) -> dict[str, object]:
         env["PYTHONPATH"] = args.pythonpath
     up = subprocess.run(
         [str(BIN / "gsched"), "up", "--state-dir", str(state), "--agents", str(args.agents),
-         "--fake-gpus", "8", "--port", "0", "--auth-type", "none"],
+         "--fake-gpus", "8", "--port", "0", "--auth-type", "none",
+         *(["--database", args.database.replace("{round}", str(args.round))]
+           if args.database else [])],
         capture_output=True, text=True, env=env, timeout=120)
     if up.returncode != 0:
         raise SystemExit(f"gsched up failed: {up.stderr.strip()[-300:]}")
@@ -111,10 +115,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--agents", type=int, default=0)
     ap.add_argument("--pythonpath", default="", help="run the controller from this gsched")
+    ap.add_argument("--database", default="", help="the controller's database URL "
+                    "({round}: the round's number)")
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
     rounds = []
     for i in range(args.rounds):
+        args.round = i + 1
         r = one_round(args)
         rounds.append(r)
         print(f"round {i + 1}: {r['submits_per_s']}/s, by fifth {r['by_fifth']}, controller "
@@ -122,7 +129,7 @@ def main() -> None:
     result = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "jobs": args.jobs, "callers": args.callers, "agents": args.agents,
-        "pythonpath": args.pythonpath, "load_after": os.getloadavg(), "rounds": rounds,
+        "pythonpath": args.pythonpath, "database": args.database, "load_after": os.getloadavg(), "rounds": rounds,
         "submits_per_s_median": statistics.median(r["submits_per_s"] for r in rounds),
         "controller_cpu_ms_median": statistics.median(
             r["controller_cpu_ms_per_submit"] for r in rounds),
