@@ -11,9 +11,11 @@ millisecond faster on the 2-core development machine.
 The bundle holds the code objects compiled from the installed sources, exactly as
 the import system compiles them, and is keyed by Python's version and each source
 file's path, size and modification time: a reinstall or an edit makes it stale,
-and a stale, missing or unreadable bundle is rebuilt. Any problem (no ``HOME``, an
-unwritable cache, a module that fails) leaves nothing half done: :func:`load`
-returns False and the caller's ordinary imports do the work.
+and a stale, missing or unreadable bundle is rebuilt. The bundle is code this
+process runs, so it is used only from a directory and a file that this user owns
+and nobody else can write. Any problem (no ``HOME``, an unwritable or shared cache,
+a module that fails) leaves nothing half done: :func:`load` returns False and the
+caller's ordinary imports do the work.
 """
 
 from __future__ import annotations
@@ -88,9 +90,22 @@ def load(names: tuple[str, ...] = GSUB, tag: str = "gsub") -> bool:
     return _install(names, files, codes)
 
 
+def _private(fd: int, folder: str) -> bool:
+    """Whether only this user could have written the bundle: it is code this process
+    will run, so a bundle in a directory others may write to (a shared or
+    world-writable cache directory) is never used."""
+    me = os.getuid()
+    for st in (os.fstat(fd), os.stat(folder)):
+        if st.st_uid != me or st.st_mode & 0o022:
+            return False
+    return True
+
+
 def _read(path: str, key: tuple[object, ...]) -> list[object] | None:
     try:
         with open(path, "rb") as fh:
+            if not _private(fh.fileno(), os.path.dirname(path)):
+                return None
             entry = marshal.loads(fh.read())  # (marshal.load on a file object is ~5x slower)
     except (OSError, EOFError, ValueError, TypeError):
         return None
@@ -105,14 +120,16 @@ def _build(path: str, key: tuple[object, ...], files: list[tuple[str, bool]]) ->
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            return None
+        st = os.stat(folder)
+        if st.st_uid != os.getuid() or st.st_mode & 0o022 or not os.access(folder, os.W_OK):
+            return None  # not a private directory: see _private
         codes: list[object] = []
         for file, _ in files:
             with open(file, "rb") as fh:
                 codes.append(compile(fh.read(), file, "exec", dont_inherit=True))
         tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as fh:
             marshal.dump((key, codes), fh)
         os.replace(tmp, path)
     except (OSError, SyntaxError, ValueError):

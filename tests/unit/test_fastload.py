@@ -72,3 +72,15 @@ def test_without_a_usable_cache_the_ordinary_imports_serve(tmp_path: Path) -> No
         assert result == {"ok": False, "from_bundle": [], "main": "gsched.cli.gsub"}
     assert probe(None, home=tmp_path)["ok"] is True  # $HOME/.cache when XDG is unset
     assert list((tmp_path / ".cache" / "gsched").glob("gsub-modules-*.marshal"))
+
+
+def test_a_bundle_others_could_have_written_is_never_run(tmp_path: Path) -> None:
+    probe(tmp_path)
+    path = bundle(tmp_path)
+    path.chmod(0o666)  # writable by anyone: not trusted, rebuilt (as 0600)
+    assert probe(tmp_path)["ok"] is True
+    assert path.stat().st_mode & 0o777 == 0o600
+    (tmp_path / "gsched").chmod(0o777)  # a shared cache directory: not used at all
+    path.write_bytes(b"planted")
+    assert probe(tmp_path) == {"ok": False, "from_bundle": [], "main": "gsched.cli.gsub"}
+    assert path.read_bytes() == b"planted"  # neither run nor replaced
