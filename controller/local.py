@@ -170,14 +170,8 @@ class _Connection(asyncio.Protocol):
                 return
             if len(buf) < 4 + length:
                 break
-            frame = bytes(buf[4:4 + length])
+            self.calls.append(decode_request(bytes(buf[4:4 + length])))  # never raises
             del buf[:4 + length]
-            try:
-                self.calls.append(decode_request(frame))
-            except (ValueError, IndexError, UnicodeDecodeError):
-                logger.warning("local socket: malformed frame from pid %d", self.pid)
-                self._close()
-                return
         if self.calls and self.task is None and self.transport is not None:
             self.transport.pause_reading()
             self.task = asyncio.get_running_loop().create_task(self._serve())

@@ -638,33 +638,31 @@ class JobService(rpc.JobServiceServicer):
 
     @handler
     async def SignalStep(self, request: pb.SignalStepRequest, context: Any) -> pb.SignalStepReply:
-        caller = identify(context)
-        job = self._step_job(request.job_id, request.step_token, caller)
-        nodes = self.ctl.step_nodes.get((job.job_id, request.step_id))
-        if nodes is None:
-            raise NotFound(f"Invalid job step {job.job_id}.{request.step_id}")
+        nodes, ref = self._live_step(request, context)
         if not 0 < request.signal < 65:
             raise InvalidRequest(f"Invalid signal {request.signal}")
-        ref = pb.AttemptRef(job_id=job.job_id, attempt=job.attempt)
         self._kill_step(nodes, ref, request.step_id, request.signal)
         return pb.SignalStepReply()
 
     @handler
     async def StepInput(self, request: pb.StepInputRequest, context: Any) -> pb.StepInputReply:
         """Input for a --pty step: to the node of its task 0 (the step's first node)."""
-        caller = identify(context)
-        job = self._step_job(request.job_id, request.step_token, caller)
-        nodes = self.ctl.step_nodes.get((job.job_id, request.step_id))
-        if nodes is None:
-            raise NotFound(f"Invalid job step {job.job_id}.{request.step_id}")
+        nodes, ref = self._live_step(request, context)
         if len(request.data) > 64 * 1024 or not (0 <= request.rows < 10000
                                                   and 0 <= request.cols < 10000):
             raise InvalidRequest("Invalid step input")
-        ref = pb.AttemptRef(job_id=job.job_id, attempt=job.attempt)
         self.ctl.send(nodes[0], pb.ControllerMessage(step_input=pb.StepInput(
             ref=ref, step_id=request.step_id, data=request.data, rows=request.rows,
             cols=request.cols, eof=request.eof)))
         return pb.StepInputReply()
+
+    def _live_step(self, request: Any, context: Any) -> tuple[list[str], pb.AttemptRef]:
+        """The nodes of a running step that this caller may act on, and its attempt."""
+        job = self._step_job(request.job_id, request.step_token, identify(context))
+        nodes = self.ctl.step_nodes.get((job.job_id, request.step_id))
+        if nodes is None:
+            raise NotFound(f"Invalid job step {job.job_id}.{request.step_id}")
+        return nodes, pb.AttemptRef(job_id=job.job_id, attempt=job.attempt)
 
     def _step_job(self, job_id: int, token: str, caller: Caller) -> Job:
         """The job a step call acts on: the caller's own (or an operator's), and the call

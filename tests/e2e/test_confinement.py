@@ -27,6 +27,15 @@ from .conftest import BIN, LocalCluster, start_cluster, stop_cluster
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (test users, cgroups)")
 
 
+def _stop(agent: subprocess.Popen[bytes]) -> None:
+    """End an agent this test started: SIGTERM, then SIGKILL after 15 s."""
+    agent.send_signal(signal.SIGTERM)
+    try:
+        agent.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        agent.kill()
+        agent.wait()
+
 def _retry(cmd: list[str]) -> None:
     # Other test runs on this machine may hold the passwd lock for a moment.
     for _ in range(50):
@@ -328,12 +337,7 @@ def test_other_jobs_gpu_device_nodes_are_hidden(tmp_path: Path, users: dict[str,
         # the host's view is unchanged
         assert (dev / "nvidia1").read_text() == "gpu1\n"
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        _stop(agent)
         stop_cluster(c)
         shutil.rmtree(base, ignore_errors=True)
 
@@ -357,12 +361,7 @@ def test_root_jobs_can_be_refused(tmp_path: Path) -> None:
         r = c.run("gctl", "show", "job", str(job))
         assert "allow_root_jobs" in r.out + c.logs(), r.out
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        _stop(agent)
         stop_cluster(c)
         shutil.rmtree(base, ignore_errors=True)
 
@@ -425,11 +424,6 @@ def test_without_cgroups_ginfo_and_the_log_say_so_and_jobs_still_run() -> None:
         # the wrapper's subreaper still finds the daemon
         c.wait_for(lambda: not _alive(daemon), 15, "the daemon to die")
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+        _stop(agent)
         stop_cluster(c)
         shutil.rmtree(base, ignore_errors=True)
